@@ -1,0 +1,49 @@
+"""The FastAPI app mounted around Reflex: webhooks, auth callbacks, downloads, REST v1, health."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from paytime_app import __version__
+from paytime_app.api import health
+from paytime_app.api.middleware import RequestIdMiddleware
+from paytime_app.errors import DomainError
+
+logger = logging.getLogger("paytime.api")
+
+
+async def _domain_error(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, DomainError)
+    return JSONResponse(error.to_dict(), status_code=error.status_code)
+
+
+async def _invalid_request(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    fields = [
+        {"field": ".".join(str(part) for part in item["loc"][1:]), "message": item["msg"]} for item in error.errors()
+    ]
+    return JSONResponse(
+        {"code": "invalid_input", "message": "Some fields are not valid.", "details": {"fields": fields}},
+        status_code=422,
+    )
+
+
+async def _unexpected(_request: Request, error: Exception) -> JSONResponse:
+    logger.exception("unhandled error", exc_info=error)
+    return JSONResponse({"code": "internal_error", "message": "Something went wrong on our side."}, status_code=500)
+
+
+def create_api() -> FastAPI:
+    api = FastAPI(
+        title="PayTime API", version=__version__, docs_url="/api/docs", openapi_url="/api/openapi.json", redoc_url=None
+    )
+    api.add_exception_handler(DomainError, _domain_error)
+    api.add_exception_handler(RequestValidationError, _invalid_request)
+    api.add_exception_handler(Exception, _unexpected)
+    api.add_middleware(RequestIdMiddleware)
+    api.include_router(health.router)
+    return api

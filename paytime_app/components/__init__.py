@@ -1,0 +1,1 @@
+"""Pure render functions shared by pages."""

@@ -1,0 +1,137 @@
+"""The app shell: top bar with role-aware navigation, colour-mode switch, mobile menu, footer."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from paytime_app import routes
+from paytime_app.state.auth import AuthState
+
+
+def brand() -> rx.Component:
+    return rx.link(
+        rx.hstack(
+            rx.icon("wallet-cards", size=24, color=rx.color("accent", 9)),
+            rx.heading("PayTime", size="5", weight="bold"),
+            align="center",
+            spacing="2",
+        ),
+        href=routes.HOME,
+        underline="none",
+        color=rx.color("gray", 12),
+        aria_label="PayTime home",
+    )
+
+
+def nav_link(link: rx.Var) -> rx.Component:
+    return rx.link(
+        rx.hstack(rx.text(link["label"], size="2", weight="medium"), align="center"),
+        href=link["href"],
+        underline="none",
+        color=rx.color("gray", 11),
+        _hover={"color": rx.color("accent", 11)},
+    )
+
+
+def account_area() -> rx.Component:
+    return rx.cond(
+        AuthState.is_signed_in,
+        rx.hstack(
+            rx.badge(AuthState.role_label, variant="soft", radius="full"),
+            rx.text(AuthState.display_name, size="2", weight="medium"),
+            align="center",
+            spacing="2",
+        ),
+        rx.hstack(
+            rx.link(rx.button("Sign in", variant="soft", size="2"), href=routes.SIGN_IN),
+            rx.link(rx.button("Create account", size="2"), href=routes.SIGN_UP),
+            spacing="2",
+        ),
+    )
+
+
+def mobile_menu() -> rx.Component:
+    return rx.menu.root(
+        rx.menu.trigger(
+            rx.icon_button(rx.icon("menu"), variant="ghost", size="3", aria_label="Open menu"),
+        ),
+        rx.menu.content(
+            rx.foreach(
+                AuthState.nav_links,
+                lambda link: rx.menu.item(rx.link(link["label"], href=link["href"], underline="none")),
+            ),
+            rx.cond(
+                AuthState.is_signed_in,
+                rx.fragment(),
+                rx.fragment(
+                    rx.menu.separator(),
+                    rx.menu.item(rx.link("Sign in", href=routes.SIGN_IN, underline="none")),
+                    rx.menu.item(rx.link("Create account", href=routes.SIGN_UP, underline="none")),
+                ),
+            ),
+        ),
+    )
+
+
+def top_bar() -> rx.Component:
+    return rx.box(
+        rx.hstack(
+            brand(),
+            rx.desktop_only(rx.hstack(rx.foreach(AuthState.nav_links, nav_link), spacing="5")),
+            rx.spacer(),
+            rx.desktop_only(account_area()),
+            rx.color_mode.button(variant="ghost", size="2", aria_label="Switch light or dark mode"),
+            rx.mobile_and_tablet(mobile_menu()),
+            align="center",
+            spacing="4",
+            max_width="1120px",
+            margin_x="auto",
+            padding=["10px 12px", "12px 16px", "12px 24px"],
+            width="100%",
+        ),
+        as_="header",
+        border_bottom=f"1px solid {rx.color('gray', 5)}",
+        background=rx.color("gray", 1),
+        position="sticky",
+        top="0",
+        z_index="10",
+        width="100%",
+    )
+
+
+def footer() -> rx.Component:
+    return rx.box(
+        rx.hstack(
+            rx.text("© PayTime", size="1", color=rx.color("gray", 10)),
+            rx.spacer(),
+            rx.link("API docs", href="/api/docs", size="1", is_external=True),
+            rx.link("Status", href="/api/health", size="1", is_external=True),
+            max_width="1120px",
+            margin_x="auto",
+            padding=["16px 12px", "16px", "16px 24px"],
+            width="100%",
+        ),
+        as_="footer",
+        border_top=f"1px solid {rx.color('gray', 4)}",
+        width="100%",
+    )
+
+
+def page_shell(*children: rx.Component) -> rx.Component:
+    """Wrap a page's content in the shell; content is centred and readable from 375 px up."""
+    return rx.flex(
+        top_bar(),
+        rx.box(
+            *children,
+            as_="main",
+            flex="1",
+            width="100%",
+            max_width="1120px",
+            margin_x="auto",
+            padding=["20px 12px", "24px 16px", "32px 24px"],
+        ),
+        footer(),
+        direction="column",
+        min_height="100vh",
+        background=rx.color("gray", 2),
+    )

@@ -1,0 +1,105 @@
+"""Engines, sessions and locking helpers.
+
+Services receive an explicit `session`; `in_transaction` is how states, routes and jobs run one
+service call in one database transaction. SQLite (the embedded default) starts every transaction
+with BEGIN IMMEDIATE so a read-then-write inside a transaction is serialised like a row lock would
+on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.sql import Select
+from sqlmodel import Session
+
+from paytime_app.settings import get_settings
+
+T = TypeVar("T")
+
+_engine: Engine | None = None
+
+
+def build_engine(url: str) -> Engine:
+    """An engine for `url` with the pragmas or pool settings PayTime relies on."""
+    if url.startswith("sqlite"):
+        database = make_url(url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        _configure_sqlite(engine)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy emit BEGIN itself (below) instead of pysqlite's deferred BEGIN.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def get_engine() -> Engine:
+    global _engine
+    if _engine is None:
+        _engine = build_engine(get_settings().sqlalchemy_url)
+    return _engine
+
+
+def use_engine(engine: Engine | None) -> None:
+    """Point the app at another engine (tests, benchmarks); None returns to settings."""
+    global _engine
+    _engine = engine
+
+
+@contextlib.contextmanager
+def unit_of_work() -> Iterator[Session]:
+    """One transaction: committed when the block ends, rolled back if it raises."""
+    with Session(get_engine(), expire_on_commit=False) as session, session.begin():
+        yield session
+
+
+def in_transaction(service: Callable[..., T], /, **kwargs: Any) -> T:
+    """Run one service call in its own transaction."""
+    with unit_of_work() as session:
+        return service(session=session, **kwargs)
+
+
+def is_postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def for_update(statement: Select, *, skip_locked: bool = False) -> Select:
+    """Lock the selected rows for this transaction (a no-op on SQLite, whose writes are serialised)."""
+    return statement.with_for_update(skip_locked=skip_locked)
+
+
+class DatabaseUnavailable(SystemExit):
+    """The database cannot be reached at start; the message says which and why."""
+
+
+def check_database(engine: Engine | None = None) -> None:
+    """Fail with one readable line when the configured database cannot be reached."""
+    engine = engine or get_engine()
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except OperationalError as error:
+        where = engine.url.render_as_string(hide_password=True)
+        reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+        raise DatabaseUnavailable(f"PayTime cannot reach the database at {where}: {reason}") from None

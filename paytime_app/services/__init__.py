@@ -1,0 +1,1 @@
+"""Domain services: plain Python, keyword-only, explicit session; no Reflex, no HTTP."""

@@ -1,0 +1,57 @@
+"""Demo data for the embedded run mode; idempotent, and never in production."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlmodel import Session
+
+from paytime_app.models.users import Role
+from paytime_app.services.users import create_user, get_user_by_email
+from paytime_app.settings import get_settings
+
+DEMO_PASSWORD = "paytime-demo-2026"  # noqa: S105  published in the README for demos
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    email: str
+    display_name: str
+    role: Role
+    description: str
+
+
+DEMO_ACCOUNTS: tuple[DemoAccount, ...] = (
+    DemoAccount("admin@paytime.local", "Amara Admin", Role.ADMIN, "admin"),
+    DemoAccount("viewer@paytime.local", "Victor Viewer", Role.VIEWER, "viewer (read-only staff)"),
+    DemoAccount("seller@paytime.local", "Sade Seller", Role.SELLER, "seller / event organizer"),
+    DemoAccount("manager@paytime.local", "Musa Manager", Role.MANAGER, "check-in staff"),
+    DemoAccount("ada@paytime.local", "Ada Obi", Role.CUSTOMER, "customer, friend of Ben"),
+    DemoAccount("ben@paytime.local", "Ben Okafor", Role.CUSTOMER, "customer, friend of Ada"),
+)
+
+
+class DemoDataRefused(RuntimeError):
+    """Seeding demo data was asked for in production."""
+
+
+def seed_demo_data(*, session: Session) -> list[str]:
+    """Create whatever demo data is missing; returns the emails of accounts it created.
+
+    Raises DemoDataRefused in production.
+    """
+    if get_settings().is_production:
+        raise DemoDataRefused("demo data is never seeded when PAYTIME_ENV=production")
+    created = []
+    for account in DEMO_ACCOUNTS:
+        if get_user_by_email(session=session, email=account.email) is None:
+            create_user(
+                session=session,
+                email=account.email,
+                display_name=account.display_name,
+                password=DEMO_PASSWORD,
+                role=account.role,
+                email_verified=True,
+            )
+            created.append(account.email)
+    return created

@@ -1,0 +1,28 @@
+import pytest
+from sqlmodel import select
+
+from paytime_app.db import in_transaction, unit_of_work
+from paytime_app.models.users import Role, User
+from paytime_app.services.demo import DEMO_ACCOUNTS, DEMO_PASSWORD, DemoDataRefused, seed_demo_data
+from paytime_app.services.passwords import verify_password
+
+
+def test_seed_demo_data_is_idempotent(engine):
+    assert len(in_transaction(seed_demo_data)) == len(DEMO_ACCOUNTS)
+    assert in_transaction(seed_demo_data) == []
+    with unit_of_work() as session:
+        users = {user.email: user for user in session.exec(select(User)).all()}
+    assert set(users) == {account.email for account in DEMO_ACCOUNTS}
+    assert users["admin@paytime.local"].role == Role.ADMIN
+    assert users["manager@paytime.local"].role == Role.MANAGER
+    assert verify_password(users["ada@paytime.local"].password_hash, DEMO_PASSWORD)
+
+
+def test_seed_demo_data_refused_in_production(engine, settings_env):
+    settings_env.setenv("PAYTIME_ENV", "production")
+    settings_env.setenv("SECRET_KEY", "s" * 40)
+    settings_env.setenv("MOCK_WEBHOOK_SECRET", "m" * 40)
+    with pytest.raises(DemoDataRefused):
+        in_transaction(seed_demo_data)
+    with unit_of_work() as session:
+        assert session.exec(select(User)).all() == []
