@@ -1,7 +1,29 @@
 """Every table, imported here so Alembic and tests see one complete `SQLModel.metadata`."""
 
+from paytime_app.models.audit import AuditLogEntry
+from paytime_app.models.credentials import OAuthIdentity, RecoveryCode, TotpCredential
 from paytime_app.models.jobs import Job, JobStatus
 from paytime_app.models.mail import MailMessage, MailStatus
+from paytime_app.models.sessions import AuthChallenge, ChallengePurpose, KnownDevice, SessionKind, UserSession
+from paytime_app.models.signing_keys import SigningKey, SigningKeyStatus
 from paytime_app.models.users import Role, User
 
-__all__ = ["Job", "JobStatus", "MailMessage", "MailStatus", "Role", "User"]
+__all__ = [
+    "AuditLogEntry",
+    "AuthChallenge",
+    "ChallengePurpose",
+    "Job",
+    "JobStatus",
+    "KnownDevice",
+    "MailMessage",
+    "MailStatus",
+    "OAuthIdentity",
+    "RecoveryCode",
+    "Role",
+    "SessionKind",
+    "SigningKey",
+    "SigningKeyStatus",
+    "TotpCredential",
+    "User",
+    "UserSession",
+]
