@@ -62,6 +62,16 @@ class Settings(BaseSettings):
     flutterwave_secret_hash: str | None = None
     flutterwave_base_url: str = "https://api.flutterwave.com"
 
+    google_client_id: str | None = None
+    google_client_secret: str | None = None
+    google_discovery_url: str = "https://accounts.google.com/.well-known/openid-configuration"
+    github_client_id: str | None = None
+    github_client_secret: str | None = None
+    github_authorize_url: str = "https://github.com/login/oauth/authorize"
+    github_token_url: str = "https://github.com/login/oauth/access_token"  # noqa: S105  a URL
+    github_api_url: str = "https://api.github.com"
+
+    new_device_check: bool | None = None
     jobs_in_app: bool = True
     jobs_poll_seconds: float = Field(default=1.0, gt=0, le=60)
 
@@ -108,6 +118,11 @@ class Settings(BaseSettings):
             if url.startswith(prefix):
                 return "postgresql+psycopg://" + url[len(prefix) :]
         return url
+
+    @property
+    def new_device_check_enabled(self) -> bool:
+        """On by default in production, off by default elsewhere (the embedded demo ships with it off)."""
+        return self.is_production if self.new_device_check is None else self.new_device_check
 
     @property
     def is_sqlite(self) -> bool:
