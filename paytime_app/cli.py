@@ -1,4 +1,4 @@
-"""Operator commands: `python -m paytime_app.cli {check,migrate,seed-demo,worker}`."""
+"""Operator commands: `python -m paytime_app.cli {check,migrate,seed-demo,worker,rotate-signing-key,...}`."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ from alembic import command
 from alembic.config import Config
 
 from paytime_app.db import check_database, in_transaction
+from paytime_app.errors import DomainError
 from paytime_app.services import mail as _mail_jobs  # noqa: F401  registers the mail job handler
 from paytime_app.services.demo import DEMO_ACCOUNTS, DEMO_PASSWORD, seed_demo_data
 from paytime_app.services.jobs import run_due_jobs
+from paytime_app.services.signing_keys import retire_signing_key, rotate_signing_key
 from paytime_app.settings import PROJECT_ROOT, get_settings
 
 
@@ -52,6 +54,21 @@ def work(poll_seconds: float) -> None:
             time.sleep(poll_seconds)
 
 
+def rotate_key() -> None:
+    key = in_transaction(rotate_signing_key)
+    print(key.kid)
+
+
+def retire_key(kid: str) -> int:
+    try:
+        in_transaction(retire_signing_key, kid=kid)
+    except DomainError as error:
+        print(f"{error.code}: {error.message}", file=sys.stderr)
+        return 1
+    print(f"Retired {kid}; tokens it signed are no longer accepted.")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="paytime")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -61,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("banner", help="print the URL and the demo accounts")
     worker = sub.add_parser("worker", help="run background jobs in this process")
     worker.add_argument("--poll-seconds", type=float, default=1.0)
+    sub.add_parser("rotate-signing-key", help="make a new signing key active; the old one keeps verifying")
+    retire = sub.add_parser("retire-signing-key", help="stop accepting tokens signed by a verify-only key")
+    retire.add_argument("kid")
     args = parser.parse_args(argv)
 
     get_settings()
@@ -75,6 +95,10 @@ def main(argv: list[str] | None = None) -> int:
         print_demo_accounts()
     elif args.command == "worker":
         work(args.poll_seconds)
+    elif args.command == "rotate-signing-key":
+        rotate_key()
+    elif args.command == "retire-signing-key":
+        return retire_key(args.kid)
     return 0
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.sql import Select
 from sqlmodel import Session
 
+from paytime_app.errors import DomainError
 from paytime_app.settings import get_settings
 
 T = TypeVar("T")
@@ -69,9 +70,20 @@ def use_engine(engine: Engine | None) -> None:
 
 @contextlib.contextmanager
 def unit_of_work() -> Iterator[Session]:
-    """One transaction: committed when the block ends, rolled back if it raises."""
-    with Session(get_engine(), expire_on_commit=False) as session, session.begin():
-        yield session
+    """One transaction: committed when the block ends, rolled back if it raises.
+
+    A DomainError with `keeps_changes` (a counted wrong attempt) commits what was written before it.
+    """
+    with Session(get_engine(), expire_on_commit=False) as session:
+        try:
+            yield session
+        except BaseException as error:
+            if isinstance(error, DomainError) and error.keeps_changes:
+                session.commit()
+            else:
+                session.rollback()
+            raise
+        session.commit()
 
 
 def in_transaction(service: Callable[..., T], /, **kwargs: Any) -> T:

@@ -11,6 +11,8 @@ class DomainError(Exception):
     code: ClassVar[str] = "domain_error"
     status_code: ClassVar[int] = 422
     default_message: ClassVar[str] = "The request could not be completed."
+    # Commit the work done before the refusal (e.g. a counted wrong attempt) instead of rolling back.
+    keeps_changes: ClassVar[bool] = False
 
     def __init__(self, message: str | None = None, *, code: str | None = None, **details: Any):
         self.message = message or self.default_message

@@ -10,10 +10,24 @@ from reflex.event import EventSpec
 from paytime_app import routes
 from paytime_app.api import create_api
 from paytime_app.lifespan import database_check, job_worker
+from paytime_app.live import run_live_updates
+from paytime_app.pages.account import account_page
+from paytime_app.pages.accounts import (
+    forgot_password_page,
+    reset_password_page,
+    sign_in_page,
+    sign_up_page,
+    verify_email_page,
+)
+from paytime_app.pages.admin import admin_users_page, audit_log_page
 from paytime_app.pages.errors import forbidden_page, not_found_page, server_error_page
 from paytime_app.pages.landing import landing_page
 from paytime_app.pages.mailbox import mailbox_page
 from paytime_app.settings import get_settings
+from paytime_app.state.account import AccountState
+from paytime_app.state.accounts import PasswordResetState, SignInState, SignUpState, VerifyEmailState
+from paytime_app.state.admin import AdminUsersState, AuditLogState
+from paytime_app.state.auth import AuthState
 from paytime_app.state.mailbox import MailboxState
 from paytime_app.state.middleware import EventCorrelationMiddleware
 
@@ -29,11 +43,37 @@ def report_backend_error(exception: Exception) -> EventSpec:
 app = rx.App(api_transformer=create_api(), backend_exception_handler=report_backend_error)
 app.add_middleware(EventCorrelationMiddleware())
 app.register_lifespan_task(database_check)
+app.register_lifespan_task(run_live_updates)
 if get_settings().jobs_in_app:
     app.register_lifespan_task(job_worker)
 
-app.add_page(landing_page, route=routes.HOME, title="PayTime")
+app.add_page(landing_page, route=routes.HOME, title="PayTime", on_load=AuthState.load_viewer)
+app.add_page(sign_in_page, route=routes.SIGN_IN, title="Sign in · PayTime", on_load=SignInState.load_sign_in)
+app.add_page(sign_up_page, route=routes.SIGN_UP, title="Create account · PayTime", on_load=SignUpState.load_sign_up)
+app.add_page(
+    verify_email_page,
+    route=routes.VERIFY_EMAIL,
+    title="Confirm email · PayTime",
+    on_load=VerifyEmailState.load_verification,
+)
+app.add_page(
+    forgot_password_page,
+    route=routes.FORGOT_PASSWORD,
+    title="Reset password · PayTime",
+    on_load=PasswordResetState.load_forgot_password,
+)
+app.add_page(
+    reset_password_page,
+    route=routes.RESET_PASSWORD,
+    title="New password · PayTime",
+    on_load=PasswordResetState.load_reset_password,
+)
+app.add_page(account_page, route=routes.ACCOUNT, title="Account · PayTime", on_load=AccountState.load_account)
+app.add_page(admin_users_page, route=routes.ADMIN_USERS, title="Users · PayTime", on_load=AdminUsersState.load_users)
+app.add_page(
+    audit_log_page, route=routes.ADMIN_AUDIT, title="Audit log · PayTime", on_load=AuditLogState.load_audit_log
+)
 app.add_page(mailbox_page, route=routes.DEV_MAILBOX, title="Dev mailbox · PayTime", on_load=MailboxState.load_messages)
-app.add_page(forbidden_page, route=routes.FORBIDDEN, title="No access · PayTime")
-app.add_page(server_error_page, route=routes.SERVER_ERROR, title="Error · PayTime")
-app.add_page(not_found_page, route="404", title="Page not found · PayTime")
+app.add_page(forbidden_page, route=routes.FORBIDDEN, title="No access · PayTime", on_load=AuthState.load_viewer)
+app.add_page(server_error_page, route=routes.SERVER_ERROR, title="Error · PayTime", on_load=AuthState.load_viewer)
+app.add_page(not_found_page, route="404", title="Page not found · PayTime", on_load=AuthState.load_viewer)

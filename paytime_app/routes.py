@@ -7,18 +7,24 @@ from dataclasses import dataclass
 from paytime_app.models.users import Role
 
 HOME = "/"
-EVENTS = "/events"
 SIGN_IN = "/sign-in"
 SIGN_UP = "/sign-up"
-WALLET = "/wallet"
-FRIENDS = "/friends"
-TICKETS = "/tickets"
-CALLS = "/calls"
-ORGANIZER = "/organizer"
-CHECK_IN = "/check-in"
-ADMIN_PAYMENTS = "/admin/payments"
 ADMIN_USERS = "/admin/users"
 DEV_MAILBOX = "/dev/mailbox"
+SIGN_UP_CHECK_EMAIL = "/sign-up/check-email"
+VERIFY_EMAIL = "/verify-email"
+FORGOT_PASSWORD = "/forgot-password"
+RESET_PASSWORD = "/reset-password"
+ACCOUNT = "/account"
+ADMIN_AUDIT = "/admin/audit"
+API_SESSION = "/api/auth/session"
+API_SIGNED_OUT = "/api/auth/signed-out"
+
+
+def api_oauth_start(provider: str, intent: str = "sign_in") -> str:
+    return f"/api/auth/oauth/{provider}/start?intent={intent}"
+
+
 FORBIDDEN = "/forbidden"
 SERVER_ERROR = "/error"
 
@@ -30,24 +36,17 @@ class NavLink:
     icon: str
 
 
-_CUSTOMER_LINKS = (
-    NavLink("Wallet", WALLET, "wallet"),
-    NavLink("Friends", FRIENDS, "users"),
-    NavLink("My tickets", TICKETS, "ticket"),
-    NavLink("Calls", CALLS, "phone"),
-)
-_EXTRA_LINKS: dict[Role, tuple[NavLink, ...]] = {
-    Role.SELLER: (NavLink("Organizer", ORGANIZER, "calendar-plus"),),
-    Role.MANAGER: (NavLink("Check-in", CHECK_IN, "scan-line"),),
-    Role.VIEWER: (NavLink("Payments", ADMIN_PAYMENTS, "chart-column"),),
-    Role.ADMIN: (NavLink("Payments", ADMIN_PAYMENTS, "chart-column"), NavLink("Users", ADMIN_USERS, "shield")),
-    Role.SUPER_ADMIN: (NavLink("Payments", ADMIN_PAYMENTS, "chart-column"), NavLink("Users", ADMIN_USERS, "shield")),
+# Only pages that exist are linked; each feature adds its own entry when it lands.
+_SIGNED_IN_LINKS = (NavLink("Account", ACCOUNT, "user-round"),)
+_ROLE_LINKS: dict[Role, tuple[NavLink, ...]] = {
+    Role.VIEWER: (NavLink("Users", ADMIN_USERS, "users"), NavLink("Audit log", ADMIN_AUDIT, "scroll-text")),
+    Role.ADMIN: (NavLink("Users", ADMIN_USERS, "users"), NavLink("Audit log", ADMIN_AUDIT, "scroll-text")),
+    Role.SUPER_ADMIN: (NavLink("Users", ADMIN_USERS, "users"), NavLink("Audit log", ADMIN_AUDIT, "scroll-text")),
 }
 
 
 def navigation_for(role: Role | None) -> list[NavLink]:
-    """Links in the top bar: events for everyone, personal pages when signed in, role pages on top."""
-    links = [NavLink("Events", EVENTS, "calendar")]
+    """Links in the top bar: personal pages when signed in, staff pages for staff roles."""
     if role is None:
-        return links
-    return [*links, *_CUSTOMER_LINKS, *_EXTRA_LINKS.get(role, ())]
+        return []
+    return [*_SIGNED_IN_LINKS, *_ROLE_LINKS.get(role, ())]

@@ -26,6 +26,7 @@ from sqlmodel import Session, SQLModel
 
 from paytime_app.cli import alembic_config
 from paytime_app.db import build_engine, use_engine
+from paytime_app.services.rate_limits import reset_rate_limit_storage
 from paytime_app.settings import get_settings
 
 PG_ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -61,7 +62,8 @@ def _pg_url(database: str) -> str:
 
 @pytest.fixture(scope="session")
 def postgres_engine() -> Iterator[Engine]:
-    database = f"paytime_test_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+    # One database per test process, so parallel runs (xdist workers, several checkouts) never collide.
+    database = f"paytime_test_{os.getpid()}"
     try:
         with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
@@ -72,6 +74,8 @@ def postgres_engine() -> Iterator[Engine]:
     migrate(engine)
     yield engine
     engine.dispose()
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
 def _truncate_all(engine: Engine) -> None:
@@ -100,6 +104,14 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
 def session(engine: Engine) -> Iterator[Session]:
     with Session(engine, expire_on_commit=False) as session:
         yield session
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits() -> Iterator[None]:
+    """Each test starts with empty rate-limit counters (in-memory storage lives per process)."""
+    reset_rate_limit_storage()
+    yield
+    reset_rate_limit_storage()
 
 
 @pytest.fixture

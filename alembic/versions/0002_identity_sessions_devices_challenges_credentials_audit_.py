@@ -61,7 +61,7 @@ def upgrade() -> None:
     sa.Column('used_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('context', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
-    sa.CheckConstraint("purpose IN ('verify_email', 'reset_password', 'new_device', 'step_up')", name=op.f('ck_auth_challenge_purpose')),
+    sa.CheckConstraint("purpose IN ('verify_email', 'reset_password', 'new_device', 'second_factor', 'session_ticket')", name=op.f('ck_auth_challenge_purpose')),
     sa.CheckConstraint('attempts >= 0', name=op.f('ck_auth_challenge_attempts')),
     sa.ForeignKeyConstraint(['user_id'], ['user_account.id'], name=op.f('fk_auth_challenge_user_id_user_account'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_auth_challenge')),
@@ -128,6 +128,7 @@ def upgrade() -> None:
     sa.Column('token_hash', sa.String(length=64), nullable=False),
     sa.Column('token_expires_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('refresh_token_hash', sa.String(length=64), nullable=True),
+    sa.Column('previous_refresh_token_hash', sa.String(length=64), nullable=True),
     sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('last_seen_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('revoked_at', sa.DateTime(timezone=True), nullable=True),
@@ -141,6 +142,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('token_hash', name=op.f('uq_user_session_token_hash'))
     )
     with op.batch_alter_table('user_session', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_user_session_previous_refresh_token_hash'), ['previous_refresh_token_hash'], unique=False)
         batch_op.create_index(batch_op.f('ix_user_session_user_id'), ['user_id'], unique=False)
 
 
@@ -148,6 +150,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table('user_session', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_user_session_user_id'))
+        batch_op.drop_index(batch_op.f('ix_user_session_previous_refresh_token_hash'))
 
     op.drop_table('user_session')
     op.drop_table('totp_credential')

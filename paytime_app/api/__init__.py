@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from paytime_app import __version__
-from paytime_app.api import health
+from paytime_app.api import health, web_auth
 from paytime_app.api.middleware import RequestIdMiddleware
 from paytime_app.errors import DomainError
 
@@ -46,4 +46,5 @@ def create_api() -> FastAPI:
     api.add_exception_handler(Exception, _unexpected)
     api.add_middleware(RequestIdMiddleware)
     api.include_router(health.router)
+    api.include_router(web_auth.router)
     return api

@@ -33,15 +33,31 @@ def nav_link(link: rx.Var) -> rx.Component:
     )
 
 
+def account_menu() -> rx.Component:
+    return rx.menu.root(
+        rx.menu.trigger(
+            rx.button(
+                rx.avatar(fallback=AuthState.initials, size="1", radius="full"),
+                rx.text(AuthState.display_name, size="2", weight="medium"),
+                rx.icon("chevron-down", size=14),
+                variant="ghost",
+                size="2",
+                aria_label="Account menu",
+            ),
+        ),
+        rx.menu.content(
+            rx.box(rx.badge(AuthState.role_label, variant="soft", radius="full"), padding="4px 8px"),
+            rx.menu.item(rx.link("Account and security", href=routes.ACCOUNT, underline="none")),
+            rx.menu.separator(),
+            rx.menu.item("Sign out", color="red", on_click=AuthState.sign_out),
+        ),
+    )
+
+
 def account_area() -> rx.Component:
     return rx.cond(
         AuthState.is_signed_in,
-        rx.hstack(
-            rx.badge(AuthState.role_label, variant="soft", radius="full"),
-            rx.text(AuthState.display_name, size="2", weight="medium"),
-            align="center",
-            spacing="2",
-        ),
+        account_menu(),
         rx.hstack(
             rx.link(rx.button("Sign in", variant="soft", size="2"), href=routes.SIGN_IN),
             rx.link(rx.button("Create account", size="2"), href=routes.SIGN_UP),
@@ -60,11 +76,14 @@ def mobile_menu() -> rx.Component:
                 AuthState.nav_links,
                 lambda link: rx.menu.item(rx.link(link["label"], href=link["href"], underline="none")),
             ),
+            rx.menu.separator(),
             rx.cond(
                 AuthState.is_signed_in,
-                rx.fragment(),
                 rx.fragment(
-                    rx.menu.separator(),
+                    rx.menu.item(rx.link("Account and security", href=routes.ACCOUNT, underline="none")),
+                    rx.menu.item("Sign out", color="red", on_click=AuthState.sign_out),
+                ),
+                rx.fragment(
                     rx.menu.item(rx.link("Sign in", href=routes.SIGN_IN, underline="none")),
                     rx.menu.item(rx.link("Create account", href=routes.SIGN_UP, underline="none")),
                 ),

@@ -32,6 +32,8 @@ class UserSession(TableBase, table=True):
     token_hash: str = Field(max_length=64, unique=True)
     token_expires_at: datetime = timestamp_field(nullable=False)
     refresh_token_hash: str | None = Field(default=None, max_length=64, unique=True)
+    # The refresh token this one replaced: seeing it again means it was copied, so the session ends.
+    previous_refresh_token_hash: str | None = Field(default=None, max_length=64, index=True)
     expires_at: datetime = timestamp_field(nullable=False)
     last_seen_at: datetime = timestamp_field(default_factory=utcnow, nullable=False)
     revoked_at: datetime | None = timestamp_field(default=None, nullable=True)
@@ -56,7 +58,8 @@ class ChallengePurpose(StrEnum):
     VERIFY_EMAIL = "verify_email"
     RESET_PASSWORD = "reset_password"  # noqa: S105  a purpose name, not a password
     NEW_DEVICE = "new_device"
-    STEP_UP = "step_up"
+    SECOND_FACTOR = "second_factor"
+    SESSION_TICKET = "session_ticket"
 
 
 class AuthChallenge(TableBase, table=True):
@@ -64,7 +67,10 @@ class AuthChallenge(TableBase, table=True):
 
     __tablename__ = "auth_challenge"
     __table_args__ = (
-        CheckConstraint("purpose IN ('verify_email', 'reset_password', 'new_device', 'step_up')", name="purpose"),
+        CheckConstraint(
+            "purpose IN ('verify_email', 'reset_password', 'new_device', 'second_factor', 'session_ticket')",
+            name="purpose",
+        ),
         CheckConstraint("attempts >= 0", name="attempts"),
     )
 

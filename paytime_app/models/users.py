@@ -20,9 +20,6 @@ class Role(StrEnum):
     SUPER_ADMIN = "super_admin"
 
 
-STAFF_ROLES = frozenset({Role.VIEWER, Role.ADMIN, Role.SUPER_ADMIN})
-
-
 class User(TableBase, table=True):
     __tablename__ = "user_account"
     __table_args__ = (

@@ -7,6 +7,7 @@ import reflex as rx
 from paytime_app import routes
 from paytime_app.components.feedback import empty_state
 from paytime_app.components.layout import page_shell
+from paytime_app.state.auth import AuthState
 
 FEATURES = (
     ("send", "Money between friends", "Send money, split costs and keep IOUs with people you trust."),
@@ -38,8 +39,12 @@ def hero() -> rx.Component:
             max_width="560px",
         ),
         rx.hstack(
-            rx.link(rx.button("Browse events", size="3"), href=routes.EVENTS),
-            rx.link(rx.button("Create account", size="3", variant="soft"), href=routes.SIGN_UP),
+            rx.link(rx.button("Browse events", size="3"), href="#events"),
+            rx.cond(
+                AuthState.is_signed_in,
+                rx.fragment(),
+                rx.link(rx.button("Create account", size="3", variant="soft"), href=routes.SIGN_UP),
+            ),
             spacing="3",
             wrap="wrap",
         ),
@@ -57,7 +62,7 @@ def landing_page() -> rx.Component:
             spacing="4",
             margin_y="32px",
         ),
-        rx.heading("Upcoming events", size="5", as_="h2", margin_bottom="12px"),
+        rx.heading("Upcoming events", size="5", as_="h2", margin_bottom="12px", id="events"),
         empty_state(
             "calendar-x",
             "No events on sale yet",

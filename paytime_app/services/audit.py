@@ -9,6 +9,7 @@ from sqlmodel import Session, col, func, or_, select
 
 from paytime_app.models.audit import AuditLogEntry
 from paytime_app.models.users import User
+from paytime_app.services.access import require_staff_reader
 
 
 def record_audit(
@@ -35,9 +36,14 @@ def record_audit(
 
 
 def search_audit_log(
-    *, session: Session, query: str = "", page: int = 1, page_size: int = 50
+    *, session: Session, actor: User, query: str = "", page: int = 1, page_size: int = 50
 ) -> tuple[list[tuple[AuditLogEntry, User | None]], int]:
-    """Newest entries first, filtered by action or actor email; callers check the actor may read them."""
+    """Newest entries first, filtered by action or actor email.
+
+    Raises PermissionDenied unless the actor is staff.
+    """
+    require_staff_reader(actor)
+    page, page_size = max(page, 1), min(max(page_size, 1), 100)
     statement = select(AuditLogEntry, User).join(User, col(AuditLogEntry.actor_id) == User.id, isouter=True)
     if query.strip():
         pattern = f"%{query.strip().lower()}%"

@@ -1,13 +1,21 @@
-"""Accounts: creation and lookups. Sign-in, sessions and roles management build on these."""
+"""Accounts: creation, lookups, and administration by staff."""
 
 from __future__ import annotations
 
-from sqlmodel import Session, select
+import uuid
+from dataclasses import dataclass
 
-from paytime_app.errors import Conflict, ValidationFailed
+from sqlmodel import Session, col, func, or_, select
+
+from paytime_app.db import for_update
+from paytime_app.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from paytime_app.models.base import utcnow
 from paytime_app.models.users import Role, User
+from paytime_app.services.access import may_grant, may_manage, require_staff_reader, require_user_manager
+from paytime_app.services.audit import record_audit
 from paytime_app.services.passwords import hash_password
+from paytime_app.services.sessions import revoke_all_sessions
+from paytime_app.services.two_factor import reset_two_factor
 
 
 class EmailTaken(Conflict):
@@ -56,3 +64,121 @@ def create_user(
     session.add(user)
     session.flush()
     return user
+
+
+# --- user administration (admins change, viewers read) ------------------------------------------
+
+
+@dataclass(frozen=True)
+class UserPage:
+    users: list[User]
+    total: int
+    page: int
+    page_size: int
+    manageable_ids: frozenset[uuid.UUID]
+    grantable_roles: list[Role]
+
+    @property
+    def total_pages(self) -> int:
+        return max(1, -(-self.total // self.page_size))
+
+
+def search_users(
+    *, session: Session, actor: User, query: str = "", role: Role | None = None, page: int = 1, page_size: int = 25
+) -> UserPage:
+    """Users matching a name or email fragment, newest first.
+
+    Raises PermissionDenied unless the actor is staff.
+    """
+    require_staff_reader(actor)
+    page, page_size = max(page, 1), min(max(page_size, 1), 100)
+    statement = select(User)
+    if query.strip():
+        pattern = f"%{query.strip().lower()}%"
+        statement = statement.where(or_(col(User.email).ilike(pattern), col(User.display_name).ilike(pattern)))
+    if role is not None:
+        statement = statement.where(User.role == role)
+    total = session.exec(select(func.count()).select_from(statement.subquery())).one()
+    users = session.exec(
+        statement.order_by(col(User.created_at).desc(), col(User.id)).offset((page - 1) * page_size).limit(page_size)
+    ).all()
+    return UserPage(
+        users=list(users),
+        total=total,
+        page=page,
+        page_size=page_size,
+        manageable_ids=frozenset(user.id for user in users if may_manage(actor, user)),
+        grantable_roles=[role for role in Role if may_grant(actor, role)],
+    )
+
+
+def _managed_user(session: Session, actor: User, user_id: uuid.UUID) -> User:
+    require_user_manager(actor)
+    target = session.exec(for_update(select(User).where(User.id == user_id))).first()
+    if target is None:
+        raise NotFound("That user does not exist.")
+    if not may_manage(actor, target):
+        raise PermissionDenied(
+            "You can't change this account."
+            if actor.id != target.id
+            else "You can't change your own role or status here."
+        )
+    return target
+
+
+def change_user_role(
+    *, session: Session, actor: User, user_id: uuid.UUID, role: Role, ip_address: str | None = None
+) -> User:
+    """Give a user another role.
+
+    Raises PermissionDenied (viewer, own account, admin targets or admin roles unless super_admin), NotFound.
+    """
+    target = _managed_user(session, actor, user_id)
+    if not may_grant(actor, role):
+        raise PermissionDenied("Only a super admin can grant that role.")
+    if target.role != role:
+        record_audit(
+            session=session,
+            action="user.role_changed",
+            actor=actor,
+            target_type="user",
+            target_id=target.id,
+            ip_address=ip_address,
+            data={"from": target.role, "to": role},
+        )
+        target.role = role
+    return target
+
+
+def set_user_active(
+    *, session: Session, actor: User, user_id: uuid.UUID, active: bool, ip_address: str | None = None
+) -> User:
+    """Disable or re-enable an account; disabling ends its sessions at once, open tabs included.
+
+    Raises PermissionDenied, NotFound.
+    """
+    target = _managed_user(session, actor, user_id)
+    if target.is_active == active:
+        return target
+    target.is_active = active
+    record_audit(
+        session=session,
+        action="user.enabled" if active else "user.disabled",
+        actor=actor,
+        target_type="user",
+        target_id=target.id,
+        ip_address=ip_address,
+    )
+    if not active:
+        revoke_all_sessions(session=session, user=target, reason="account_disabled")
+    return target
+
+
+def reset_user_two_factor(*, session: Session, actor: User, user_id: uuid.UUID, ip_address: str | None = None) -> User:
+    """Turn off a user's 2FA (they lost their phone and their recovery codes).
+
+    Raises PermissionDenied, NotFound, TwoFactorNotEnabled.
+    """
+    target = _managed_user(session, actor, user_id)
+    reset_two_factor(session=session, user=target, actor=actor, ip_address=ip_address)
+    return target

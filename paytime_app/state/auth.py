@@ -1,4 +1,9 @@
-"""The base state: who is asking, re-derived from the HttpOnly session cookie on every page load."""
+"""The base state: who is asking, re-derived from the HttpOnly session cookie on every call.
+
+The cookie rides on the websocket's handshake headers; it is never readable by page scripts. A
+handler that touches data calls `call_as_viewer`, which re-checks the session in the same
+transaction as the service, so a revoked session or a disabled account stops working at once.
+"""
 
 from __future__ import annotations
 
@@ -6,23 +11,40 @@ import asyncio
 import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import reflex as rx
 
+from paytime_app import live, routes
+from paytime_app.cookies import DEVICE_COOKIE, SESSION_COOKIE, read_cookie
 from paytime_app.db import in_transaction
+from paytime_app.errors import AuthenticationRequired
+from paytime_app.models.sessions import SessionKind
 from paytime_app.models.users import Role
 from paytime_app.routes import navigation_for
+from paytime_app.services.sessions import ClientInfo, authenticate_token, call_as_user, end_session
 
 T = TypeVar("T")
 
 
+def _viewer(*, session: Any, token: str | None) -> tuple[str, str, str, str]:
+    user, record = authenticate_token(session=session, token=token, kind=SessionKind.BROWSER)
+    return str(user.id), user.display_name, user.role, str(record.id)
+
+
 class AuthState(rx.State):
+    user_id: str = ""
     display_name: str = ""
     role: str = ""
+    _session_id: str = ""
 
     @rx.var
     def is_signed_in(self) -> bool:
-        return self.role != ""
+        return self.user_id != ""
+
+    @rx.var
+    def initials(self) -> str:
+        return "".join(part[0] for part in self.display_name.split()[:2]).upper()
 
     @rx.var
     def role_label(self) -> str:
@@ -33,7 +55,63 @@ class AuthState(rx.State):
         role = Role(self.role) if self.role else None
         return [{"label": link.label, "href": link.href, "icon": link.icon} for link in navigation_for(role)]
 
+    def _cookie(self, name: str) -> str | None:
+        return read_cookie(self.router.headers.cookie, name)
+
+    def _client(self) -> ClientInfo:
+        return ClientInfo(
+            ip_address=self.router.session.client_ip or None, user_agent=self.router.headers.user_agent or None
+        )
+
+    def _device_token(self) -> str | None:
+        return self._cookie(DEVICE_COOKIE)
+
+    def _sign_in_redirect(self) -> rx.event.EventSpec:
+        return rx.redirect(f"{routes.SIGN_IN}?next={quote(self.router.url.path or '/')}")
+
     @staticmethod
     async def call_service(service: Callable[..., T], /, **kwargs: Any) -> T:
-        """Run one service call in its own transaction off the event loop."""
+        """Run one service call in its own transaction off the event loop (no signed-in user needed)."""
         return await asyncio.to_thread(functools.partial(in_transaction, service, **kwargs))
+
+    async def call_as_viewer(self, service: Callable[..., T], /, *, actor_param: str = "actor", **kwargs: Any) -> T:
+        """Run a service as the signed-in user; raises AuthenticationRequired if the session is gone."""
+        token = self._cookie(SESSION_COOKIE)
+        return await asyncio.to_thread(
+            functools.partial(
+                call_as_user, service, token=token, kind=SessionKind.BROWSER, actor_param=actor_param, **kwargs
+            )
+        )
+
+    def _forget_viewer(self) -> None:
+        self.user_id = self.display_name = self.role = self._session_id = ""
+
+    @rx.event
+    async def load_viewer(self) -> None:
+        """On every page load: who is signed in (or nobody), and watch that session for sign-out."""
+        await self._load_viewer()
+
+    async def _load_viewer(self) -> None:
+        token = self._cookie(SESSION_COOKIE)
+        if not token:
+            self._forget_viewer()
+            return
+        try:
+            self.user_id, self.display_name, self.role, self._session_id = await self.call_service(_viewer, token=token)
+        except AuthenticationRequired:
+            self._forget_viewer()
+            return
+        live.watch_tab(client_token=self.router.session.client_token, session_id=self._session_id, user_id=self.user_id)
+
+    @rx.event
+    async def require_viewer(self) -> rx.event.EventSpec | None:
+        """on_load guard for signed-in pages: anonymous visitors go to sign-in and come back after."""
+        await self._load_viewer()
+        return None if self.is_signed_in else self._sign_in_redirect()
+
+    @rx.event
+    async def sign_out(self) -> rx.event.EventSpec:
+        await self.call_service(end_session, token=self._cookie(SESSION_COOKIE))
+        self._forget_viewer()
+        # The cookie is HttpOnly: only an API route can clear it, so this is a full page load.
+        return rx.call_script(f"window.location.assign('{routes.API_SIGNED_OUT}')")

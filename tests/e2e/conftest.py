@@ -86,11 +86,17 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, s
         yield {"base_url": base_url, "database_url": database_url, "log": str(log_path)}
     finally:
         use_engine(None)
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
+        _stop(server)
+
+
+def _stop(server: subprocess.Popen) -> None:
+    if server.poll() is not None:
+        return
+    os.killpg(server.pid, signal.SIGTERM)
+    try:
+        server.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
 
 
 def _wait_until_serving(base_url: str, server: subprocess.Popen, log_path: Path) -> None:

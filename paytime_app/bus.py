@@ -1,0 +1,93 @@
+"""Messages for open browser tabs, published only once the transaction that caused them commits.
+
+Services call `publish_after_commit`; they know nothing of Reflex or sockets. Without Redis, a
+message goes straight to this process's subscribers; with Redis it goes through one pub/sub channel
+so that every app worker (on every host) hands it to the tabs connected to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy import event
+from sqlmodel import Session
+
+from paytime_app.redis_client import get_redis
+
+logger = logging.getLogger("paytime.bus")
+
+CHANNEL = "paytime:bus"
+Message = dict[str, Any]
+Subscriber = Callable[[Message], Awaitable[None]]
+
+_subscribers: list[tuple[asyncio.AbstractEventLoop, Subscriber]] = []
+
+
+def publish_after_commit(session: Session, topic: str, **payload: Any) -> None:
+    """Queue a message that is sent if, and only if, this transaction commits."""
+    if "bus_pending" not in session.info:
+        session.info["bus_pending"] = []
+        event.listen(session, "after_commit", _send_pending)
+        event.listen(session, "after_rollback", _drop_pending)
+    session.info["bus_pending"].append({"topic": topic, **payload})
+
+
+def _send_pending(session: Session) -> None:
+    pending, session.info["bus_pending"] = session.info["bus_pending"], []
+    for message in pending:
+        publish(message)
+
+
+def _drop_pending(session: Session) -> None:
+    session.info["bus_pending"] = []
+
+
+def publish(message: Message) -> None:
+    client = get_redis()
+    if client is None:
+        deliver_locally(message)
+        return
+    try:
+        client.publish(CHANNEL, json.dumps(message, default=str))
+    except Exception:
+        # A lost live update is repaired by the next page load; the committed change is not lost.
+        logger.warning("could not publish to Redis; delivering on this worker only", exc_info=True)
+        deliver_locally(message)
+
+
+def subscribe(subscriber: Subscriber) -> None:
+    """Receive every message on the calling event loop (call from the app's loop)."""
+    _subscribers.append((asyncio.get_running_loop(), subscriber))
+
+
+def deliver_locally(message: Message) -> None:
+    for loop, subscriber in list(_subscribers):
+        if loop.is_closed():
+            continue
+        asyncio.run_coroutine_threadsafe(subscriber(message), loop)
+
+
+async def relay_from_redis() -> None:
+    """Forward messages published by any worker to this worker's subscribers."""
+    import redis.asyncio as aioredis  # noqa: PLC0415  only needed when Redis is configured
+
+    client = get_redis()
+    if client is None:
+        return
+    connection = aioredis.Redis(connection_pool=aioredis.ConnectionPool(**client.connection_pool.connection_kwargs))
+    while True:
+        try:
+            async with connection.pubsub() as pubsub:
+                await pubsub.subscribe(CHANNEL)
+                async for item in pubsub.listen():
+                    if item.get("type") == "message":
+                        deliver_locally(json.loads(item["data"]))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.warning("Redis pub/sub connection lost; reconnecting", exc_info=True)
+            await asyncio.sleep(1)

@@ -1,0 +1,82 @@
+"""Form pieces: labelled fields, submit buttons with a busy state, callouts, the auth card."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from paytime_app import routes
+
+
+def field(
+    label: str,
+    name: str,
+    *,
+    type_: str = "text",
+    placeholder: str = "",
+    auto_complete: str = "",
+    required: bool = True,
+    hint: str = "",
+    **props: object,
+) -> rx.Component:
+    return rx.vstack(
+        rx.el.label(rx.text(label, size="2", weight="medium"), html_for=name),
+        rx.input(
+            id=name,
+            name=name,
+            type=type_,
+            placeholder=placeholder,
+            auto_complete=auto_complete,
+            required=required,
+            size="3",
+            width="100%",
+            **props,
+        ),
+        rx.cond(hint != "", rx.text(hint, size="1", color=rx.color("gray", 10)), rx.fragment()),
+        spacing="1",
+        width="100%",
+    )
+
+
+def submit_button(label: str, busy: rx.Var[bool], **props: object) -> rx.Component:
+    return rx.button(label, type="submit", size="3", width="100%", loading=busy, disabled=busy, **props)
+
+
+def callout(message: rx.Var | str, tone: rx.Var | str = "blue", icon: str = "info") -> rx.Component:
+    return rx.callout(message, icon=icon, color_scheme=tone, role="status", width="100%")
+
+
+def auth_card(title: str, subtitle: str | rx.Var, *children: rx.Component) -> rx.Component:
+    """A centred card on a quiet background: sign in, sign up, reset."""
+    return rx.center(
+        rx.vstack(
+            rx.link(
+                rx.hstack(
+                    rx.icon("wallet-cards", size=28, color=rx.color("accent", 9)),
+                    rx.heading("PayTime", size="6"),
+                    align="center",
+                    spacing="2",
+                ),
+                href=routes.HOME,
+                underline="none",
+                color=rx.color("gray", 12),
+            ),
+            rx.card(
+                rx.vstack(
+                    rx.heading(title, size="6", as_="h1"),
+                    rx.text(subtitle, color=rx.color("gray", 11), size="2"),
+                    *children,
+                    spacing="4",
+                    width="100%",
+                ),
+                size="4",
+                width="100%",
+            ),
+            align="center",
+            spacing="5",
+            width="100%",
+            max_width="420px",
+        ),
+        min_height="100vh",
+        padding=["24px 12px", "48px 16px"],
+        background=rx.color("gray", 2),
+    )

@@ -1,0 +1,58 @@
+"""Pushing to open tabs: which tab belongs to which session and user, and acting on bus messages.
+
+Each worker knows only the tabs connected to it; bus messages reach every worker (through Redis
+when configured), and each acts on its own tabs. A tab is forgotten when its session ends.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from typing import Any
+
+import reflex as rx
+from reflex.state import StateUpdate
+from reflex_base.event import Event
+
+from paytime_app import bus, routes
+
+logger = logging.getLogger("paytime.live")
+
+_tabs_by_session: defaultdict[str, set[str]] = defaultdict(set)
+_tabs_by_user: defaultdict[str, set[str]] = defaultdict(set)
+
+
+def watch_tab(*, client_token: str, session_id: str, user_id: str) -> None:
+    if client_token:
+        _tabs_by_session[session_id].add(client_token)
+        _tabs_by_user[user_id].add(client_token)
+
+
+async def _send(app: rx.App, client_token: str, events: list[Any]) -> None:
+    namespace = app.event_namespace
+    if namespace is None:
+        return
+    await namespace.emit_update(StateUpdate(events=Event.from_event_type(events)), client_token)
+
+
+async def _on_message(app: rx.App, message: bus.Message) -> None:
+    if message.get("topic") == "sessions.ended":
+        expired = rx.redirect(f"{routes.SIGN_IN}?notice=session_expired")
+        for session_id in message.get("session_ids", []):
+            for client_token in _tabs_by_session.pop(session_id, set()):
+                for tabs in _tabs_by_user.values():
+                    tabs.discard(client_token)
+                await _send(app, client_token, [expired])
+
+
+async def run_live_updates(app: rx.App) -> None:
+    """Lifespan task: receive bus messages (via Redis when configured) and push them to tabs."""
+
+    async def handle(message: bus.Message) -> None:
+        try:
+            await _on_message(app, message)
+        except Exception:
+            logger.exception("could not push a live update", extra={"topic": message.get("topic")})
+
+    bus.subscribe(handle)
+    await bus.relay_from_redis()

@@ -1,0 +1,220 @@
+"""Staff pages: users and the audit log."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from paytime_app.components.feedback import empty_state, loading_rows, page_header
+from paytime_app.components.forms import callout
+from paytime_app.components.layout import page_shell
+from paytime_app.state.admin import AdminUsersState, AuditLogState
+from paytime_app.state.auth import AuthState
+
+ROLE_FILTERS = ["all", "customer", "seller", "manager", "viewer", "admin", "super_admin"]
+
+
+def pager(page: rx.Var, total_pages: rx.Var, go: rx.EventHandler) -> rx.Component:
+    return rx.hstack(
+        rx.button("Previous", variant="soft", disabled=page <= 1, on_click=go(page - 1)),
+        rx.text("Page ", page, " of ", total_pages, size="2"),
+        rx.button("Next", variant="soft", disabled=page >= total_pages, on_click=go(page + 1)),
+        align="center",
+        justify="end",
+        width="100%",
+        margin_top="12px",
+    )
+
+
+def user_actions(row: rx.Var) -> rx.Component:
+    return rx.cond(
+        row["manageable"] == "yes",
+        rx.hstack(
+            rx.select(
+                AdminUsersState.grantable_roles,
+                value=row["role"],
+                size="1",
+                on_change=lambda role: AdminUsersState.change_role(row["id"], role),
+                aria_label="Role for " + row["email"],
+            ),
+            rx.cond(
+                row["status"] == "active",
+                rx.button(
+                    "Disable",
+                    size="1",
+                    color_scheme="red",
+                    variant="soft",
+                    on_click=AdminUsersState.disable_user(row["id"]),
+                    aria_label="Disable " + row["email"],
+                ),
+                rx.button(
+                    "Enable",
+                    size="1",
+                    variant="soft",
+                    on_click=AdminUsersState.enable_user(row["id"]),
+                    aria_label="Enable " + row["email"],
+                ),
+            ),
+            rx.button(
+                "Reset 2FA",
+                size="1",
+                variant="ghost",
+                on_click=AdminUsersState.reset_two_factor(row["id"]),
+                aria_label="Reset 2FA for " + row["email"],
+            ),
+            spacing="2",
+            wrap="wrap",
+        ),
+        rx.text("—", color=rx.color("gray", 9)),
+    )
+
+
+def user_row(row: rx.Var) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(
+            rx.vstack(
+                rx.text(row["name"], weight="medium"),
+                rx.text(row["email"], size="1", color=rx.color("gray", 10)),
+                spacing="1",
+            )
+        ),
+        rx.table.cell(rx.badge(row["role"], variant="soft")),
+        rx.table.cell(rx.badge(row["status"], color_scheme=rx.cond(row["status"] == "active", "green", "red"))),
+        rx.table.cell(rx.text(row["joined"], size="2")),
+        rx.table.cell(user_actions(row)),
+    )
+
+
+def admin_users_page() -> rx.Component:
+    return page_shell(
+        page_header("Users", "Search accounts, change roles, disable access. Viewers can look but not change."),
+        rx.cond(AdminUsersState.notice != "", callout(AdminUsersState.notice, "green", "circle-check"), rx.fragment()),
+        rx.cond(AdminUsersState.error != "", callout(AdminUsersState.error, "red", "triangle-alert"), rx.fragment()),
+        rx.hstack(
+            rx.form(
+                rx.hstack(
+                    rx.input(
+                        name="q",
+                        placeholder="Name or email",
+                        default_value=AdminUsersState.query,
+                        aria_label="Search users",
+                        flex="1",
+                        min_width="0",
+                    ),
+                    rx.button("Search", type="submit"),
+                    width="100%",
+                ),
+                on_submit=AdminUsersState.search,
+                reset_on_submit=False,
+                flex="1",
+                min_width="220px",
+            ),
+            rx.select(
+                ROLE_FILTERS,
+                value=AdminUsersState.role_filter,
+                on_change=AdminUsersState.filter_role,
+                aria_label="Filter by role",
+            ),
+            width="100%",
+            wrap="wrap",
+            margin_y="16px",
+        ),
+        rx.cond(
+            AdminUsersState.is_loading,
+            loading_rows(5),
+            rx.cond(
+                AdminUsersState.rows.length() > 0,
+                rx.vstack(
+                    rx.text(AdminUsersState.total, " users", size="2", color=rx.color("gray", 11)),
+                    rx.box(
+                        rx.table.root(
+                            rx.table.header(
+                                rx.table.row(
+                                    rx.table.column_header_cell("User"),
+                                    rx.table.column_header_cell("Role"),
+                                    rx.table.column_header_cell("Status"),
+                                    rx.table.column_header_cell("Joined"),
+                                    rx.table.column_header_cell(rx.cond(AuthState.role == "viewer", "", "Actions")),
+                                )
+                            ),
+                            rx.table.body(rx.foreach(AdminUsersState.rows, user_row)),
+                            variant="surface",
+                            width="100%",
+                        ),
+                        overflow_x="auto",
+                        width="100%",
+                    ),
+                    pager(AdminUsersState.page, AdminUsersState.total_pages, AdminUsersState.go_to_page),
+                    width="100%",
+                ),
+                empty_state("user-search", "No users match", "Try another name or email, or clear the role filter."),
+            ),
+        ),
+    )
+
+
+def audit_row(entry: rx.Var) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(rx.text(entry["when"], size="2", white_space="nowrap")),
+        rx.table.cell(rx.code(entry["action"])),
+        rx.table.cell(rx.text(entry["actor"], size="2")),
+        rx.table.cell(rx.text(entry["target"], size="1", color=rx.color("gray", 11))),
+        rx.table.cell(rx.text(entry["ip"], size="1")),
+        rx.table.cell(rx.text(entry["data"], size="1", color=rx.color("gray", 11))),
+    )
+
+
+def audit_log_page() -> rx.Component:
+    return page_shell(
+        page_header("Audit log", "Every privileged action: who, what, when and from where."),
+        rx.form(
+            rx.hstack(
+                rx.input(
+                    name="q",
+                    placeholder="Action or actor email",
+                    default_value=AuditLogState.query,
+                    aria_label="Search the audit log",
+                    flex="1",
+                    min_width="0",
+                ),
+                rx.button("Search", type="submit"),
+                width="100%",
+            ),
+            on_submit=AuditLogState.search,
+            reset_on_submit=False,
+            width="100%",
+            margin_bottom="16px",
+        ),
+        rx.cond(
+            AuditLogState.is_loading,
+            loading_rows(5),
+            rx.cond(
+                AuditLogState.entries.length() > 0,
+                rx.vstack(
+                    rx.box(
+                        rx.table.root(
+                            rx.table.header(
+                                rx.table.row(
+                                    *[
+                                        rx.table.column_header_cell(title)
+                                        for title in ("When", "Action", "Who", "Target", "From", "Details")
+                                    ]
+                                )
+                            ),
+                            rx.table.body(rx.foreach(AuditLogState.entries, audit_row)),
+                            variant="surface",
+                            width="100%",
+                        ),
+                        overflow_x="auto",
+                        width="100%",
+                    ),
+                    pager(AuditLogState.page, AuditLogState.total_pages, AuditLogState.go_to_page),
+                    width="100%",
+                ),
+                empty_state(
+                    "scroll-text",
+                    "Nothing logged yet",
+                    "Role changes, disabled accounts, 2FA resets and key rotations will appear here.",
+                ),
+            ),
+        ),
+    )

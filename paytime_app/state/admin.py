@@ -1,0 +1,177 @@
+"""Staff pages: users (admins change, viewers read) and the audit log."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import reflex as rx
+
+from paytime_app import routes
+from paytime_app.errors import AuthenticationRequired, DomainError, PermissionDenied
+from paytime_app.models.users import Role
+from paytime_app.services.audit import search_audit_log
+from paytime_app.services.users import (
+    change_user_role,
+    reset_user_two_factor,
+    search_users,
+    set_user_active,
+)
+from paytime_app.state.auth import AuthState
+
+PAGE_SIZE = 25
+
+
+class AdminUsersState(AuthState):
+    rows: list[dict[str, str]] = []
+    grantable_roles: list[str] = []
+    query: str = ""
+    role_filter: str = "all"
+    page: int = 1
+    total: int = 0
+    total_pages: int = 1
+    is_loading: bool = True
+    error: str = ""
+    notice: str = ""
+
+    async def _fetch(self) -> None:
+        role = Role(self.role_filter) if self.role_filter in Role.__members__.values() else None
+        found = await self.call_as_viewer(
+            search_users, query=self.query, role=role, page=self.page, page_size=PAGE_SIZE
+        )
+        self.total, self.total_pages, self.page = found.total, found.total_pages, found.page
+        self.grantable_roles = [str(role) for role in found.grantable_roles]
+        self.rows = [
+            {
+                "id": str(user.id),
+                "name": user.display_name,
+                "email": user.email,
+                "role": str(user.role),
+                "status": "active" if user.is_active else "disabled",
+                "joined": user.created_at.strftime("%d %b %Y"),
+                "manageable": "yes" if user.id in found.manageable_ids else "",
+            }
+            for user in found.users
+        ]
+
+    async def _reload(self) -> rx.event.EventSpec | None:
+        self.is_loading = True
+        try:
+            await self._fetch()
+        except AuthenticationRequired:
+            return self._sign_in_redirect()
+        except PermissionDenied:
+            return rx.redirect(routes.FORBIDDEN)
+        finally:
+            self.is_loading = False
+        return None
+
+    @rx.event
+    async def load_users(self) -> AsyncIterator[rx.event.EventSpec | None]:
+        self.error = self.notice = ""
+        params = self.router.url.query_parameters
+        self.query = params.get("q", "")[:100]
+        self.role_filter = params.get("role", "all")
+        self.page = int(params["page"]) if params.get("page", "").isdigit() else 1
+        yield await self._reload()
+
+    @rx.event
+    async def search(self, form: dict[str, str]) -> AsyncIterator[rx.event.EventSpec | None]:
+        self.query, self.page = str(form.get("q", ""))[:100], 1
+        yield await self._reload()
+
+    @rx.event
+    async def filter_role(self, role: str) -> AsyncIterator[rx.event.EventSpec | None]:
+        self.role_filter, self.page = str(role), 1
+        yield await self._reload()
+
+    @rx.event
+    async def go_to_page(self, page: int) -> AsyncIterator[rx.event.EventSpec | None]:
+        self.page = max(1, min(int(page), self.total_pages))
+        yield await self._reload()
+
+    async def _change(self, service: Callable[..., Any], user_id: str, success: str, **kwargs: Any) -> None:
+        self.error = self.notice = ""
+        try:
+            await self.call_as_viewer(
+                service, user_id=uuid.UUID(str(user_id)), ip_address=self.router.session.client_ip or None, **kwargs
+            )
+        except ValueError:
+            self.error = "That user does not exist."
+        except DomainError as error:
+            self.error = error.message
+        else:
+            self.notice = success
+        await self._reload()
+
+    @rx.event
+    async def change_role(self, user_id: str, role: str) -> None:
+        if role not in Role.__members__.values():
+            self.error = "That role does not exist."
+            return
+        await self._change(change_user_role, user_id, "Role changed.", role=Role(role))
+
+    @rx.event
+    async def disable_user(self, user_id: str) -> None:
+        await self._change(set_user_active, user_id, "Account disabled; its sessions have ended.", active=False)
+
+    @rx.event
+    async def enable_user(self, user_id: str) -> None:
+        await self._change(set_user_active, user_id, "Account enabled.", active=True)
+
+    @rx.event
+    async def reset_two_factor(self, user_id: str) -> None:
+        await self._change(reset_user_two_factor, user_id, "Two-factor authentication was reset.")
+
+
+class AuditLogState(AuthState):
+    entries: list[dict[str, str]] = []
+    query: str = ""
+    page: int = 1
+    total: int = 0
+    is_loading: bool = True
+
+    @rx.var
+    def total_pages(self) -> int:
+        return max(1, -(-self.total // PAGE_SIZE))
+
+    async def _reload(self) -> rx.event.EventSpec | None:
+        self.is_loading = True
+        try:
+            rows, self.total = await self.call_as_viewer(
+                search_audit_log, query=self.query, page=self.page, page_size=PAGE_SIZE
+            )
+        except AuthenticationRequired:
+            return self._sign_in_redirect()
+        except PermissionDenied:
+            return rx.redirect(routes.FORBIDDEN)
+        finally:
+            self.is_loading = False
+        self.entries = [
+            {
+                "when": entry.created_at.strftime("%d %b %Y, %H:%M:%S UTC"),
+                "action": entry.action,
+                "actor": actor.email if actor else "system",
+                "target": f"{entry.target_type or ''} {entry.target_id or ''}".strip(),
+                "ip": entry.ip_address or "",
+                "data": ", ".join(f"{key}: {value}" for key, value in entry.data.items()),
+            }
+            for entry, actor in rows
+        ]
+        return None
+
+    @rx.event
+    async def load_audit_log(self) -> AsyncIterator[rx.event.EventSpec | None]:
+        self.query, self.page = self.router.url.query_parameters.get("q", "")[:100], 1
+        yield await self._reload()
+
+    @rx.event
+    async def search(self, form: dict[str, str]) -> AsyncIterator[rx.event.EventSpec | None]:
+        self.query, self.page = str(form.get("q", ""))[:100], 1
+        yield await self._reload()
+
+    @rx.event
+    async def go_to_page(self, page: int) -> AsyncIterator[rx.event.EventSpec | None]:
+        self.page = max(1, min(int(page), self.total_pages))
+        yield await self._reload()

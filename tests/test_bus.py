@@ -1,0 +1,235 @@
+import asyncio
+import threading
+import uuid
+from collections.abc import Callable
+
+import pytest
+import redis
+from sqlmodel import select
+
+from paytime_app import bus
+from paytime_app.db import unit_of_work
+from paytime_app.errors import DomainError
+from paytime_app.models.users import User
+from paytime_app.redis_client import get_redis
+from paytime_app.services.users import create_user
+from paytime_app.settings import get_settings
+
+REDIS_URL = "redis://127.0.0.1:6379"
+WAIT_SECONDS = 5.0
+QUIET_SECONDS = 0.2
+
+
+class KeptRefusal(DomainError):
+    code = "kept_refusal"
+    keeps_changes = True
+
+
+@pytest.fixture(autouse=True)
+def _own_subscribers():
+    """Subscribers added by a test are dropped afterwards; the module list is shared by the process."""
+    saved = list(bus._subscribers)
+    yield
+    bus._subscribers[:] = saved
+
+
+@pytest.fixture
+def local_bus(monkeypatch):
+    """No Redis: messages go straight to this process's subscribers."""
+    monkeypatch.setattr(bus, "get_redis", lambda: None)
+
+
+def with_collector(transaction: Callable[[], None], *, expect: int) -> list[dict]:
+    """Subscribe on a running loop, run `transaction` in a thread, and return what was delivered.
+
+    Waits for `expect` messages (or a short quiet spell when none are expected).
+    """
+
+    async def scenario() -> list[dict]:
+        received: list[dict] = []
+        arrived = asyncio.Event()
+
+        async def collect(message: dict) -> None:
+            received.append(message)
+            if len(received) >= expect:
+                arrived.set()
+
+        bus.subscribe(collect)
+        await asyncio.to_thread(transaction)
+        if expect:
+            await asyncio.wait_for(arrived.wait(), WAIT_SECONDS)
+        await asyncio.sleep(QUIET_SECONDS)  # anything extra would show up here
+        return received
+
+    return asyncio.run(scenario())
+
+
+def users() -> list[str]:
+    with unit_of_work() as session:
+        return [user.email for user in session.exec(select(User)).all()]
+
+
+def test_publish_after_commit_delivers_only_after_commit(engine, local_bus):
+    before_commit: list[int] = []
+    delivered_so_far: list[dict] = []
+
+    def transaction() -> None:
+        with unit_of_work() as session:
+            user = create_user(session=session, email="ada@example.com", display_name="Ada", password=None)
+            bus.publish_after_commit(session, "users.created", user_id=str(user.id))
+            threading.Event().wait(QUIET_SECONDS)  # give the loop every chance to receive it early
+            before_commit.append(len(delivered_so_far))
+
+    async def scenario() -> list[dict]:
+        arrived = asyncio.Event()
+
+        async def collect(message: dict) -> None:
+            delivered_so_far.append(message)
+            arrived.set()
+
+        bus.subscribe(collect)
+        await asyncio.to_thread(transaction)
+        await asyncio.wait_for(arrived.wait(), WAIT_SECONDS)
+        await asyncio.sleep(QUIET_SECONDS)
+        return delivered_so_far
+
+    received = asyncio.run(scenario())
+    assert before_commit == [0], "nothing is sent while the transaction is open"
+    assert [message["topic"] for message in received] == ["users.created"]
+    assert users() == ["ada@example.com"]
+
+
+def test_publish_after_commit_rolled_back_never_delivered(engine, local_bus):
+    def transaction() -> None:
+        with pytest.raises(RuntimeError), unit_of_work() as session:
+            create_user(session=session, email="ada@example.com", display_name="Ada", password=None)
+            bus.publish_after_commit(session, "users.created", email="ada@example.com")
+            raise RuntimeError("the request failed")
+
+    assert with_collector(transaction, expect=0) == []
+    assert users() == []
+
+
+def test_publish_after_commit_refusal_that_keeps_changes_delivers(engine, local_bus):
+    def transaction() -> None:
+        with pytest.raises(KeptRefusal), unit_of_work() as session:
+            create_user(session=session, email="ada@example.com", display_name="Ada", password=None)
+            bus.publish_after_commit(session, "attempt.counted")
+            raise KeptRefusal()
+
+    assert with_collector(transaction, expect=1) == [{"topic": "attempt.counted"}]
+    assert users() == ["ada@example.com"], "the refusal committed what came before it"
+
+
+def test_publish_after_commit_several_messages_in_order_once(engine, local_bus):
+    def transaction() -> None:
+        with unit_of_work() as session:
+            create_user(session=session, email="ada@example.com", display_name="Ada", password=None)
+            for number in range(3):
+                bus.publish_after_commit(session, "count", number=number)
+
+    received = with_collector(transaction, expect=3)
+    assert [message["number"] for message in received] == [0, 1, 2]
+
+
+def test_publish_after_commit_reused_session_sends_each_message_once(engine, local_bus):
+    def transactions() -> None:
+        with unit_of_work() as session:
+            create_user(session=session, email="ada@example.com", display_name="Ada", password=None)
+            bus.publish_after_commit(session, "first")
+            session.commit()
+            bus.publish_after_commit(session, "dropped")
+            create_user(session=session, email="ben@example.com", display_name="Ben", password=None)
+            session.rollback()
+            create_user(session=session, email="cy@example.com", display_name="Cy", password=None)
+            bus.publish_after_commit(session, "second")
+
+    received = with_collector(transactions, expect=2)
+    assert [message["topic"] for message in received] == ["first", "second"]
+    assert sorted(users()) == ["ada@example.com", "cy@example.com"]
+
+
+def test_deliver_locally_every_subscriber_and_skips_closed_loops(local_bus):
+    async def stale(message: dict) -> None:
+        raise AssertionError("a subscriber on a closed loop must not be called")
+
+    async def subscribe_and_close() -> None:
+        bus.subscribe(stale)
+
+    asyncio.run(subscribe_and_close())  # that loop is closed now
+
+    async def scenario() -> list[str]:
+        received: list[str] = []
+        done = asyncio.Event()
+
+        async def first(message: dict) -> None:
+            received.append("first")
+
+        async def second(message: dict) -> None:
+            received.append("second")
+            done.set()
+
+        bus.subscribe(first)
+        bus.subscribe(second)
+        bus.deliver_locally({"topic": "hello"})
+        await asyncio.wait_for(done.wait(), WAIT_SECONDS)
+        await asyncio.sleep(QUIET_SECONDS)
+        return received
+
+    assert sorted(asyncio.run(scenario())) == ["first", "second"]
+
+
+@pytest.fixture
+def redis_bus(settings_env):
+    settings_env.setenv("REDIS_URL", REDIS_URL)
+    get_settings.cache_clear()
+    get_redis.cache_clear()
+    client = get_redis()
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        pytest.skip(f"Redis is not reachable at {REDIS_URL}: {error}")
+    yield client
+    client.close()
+    get_redis.cache_clear()
+
+
+def test_publish_after_commit_through_redis_reaches_relay(engine, redis_bus):
+    marker = uuid.uuid4().hex  # other processes may share the channel
+
+    def transactions() -> None:
+        with pytest.raises(RuntimeError), unit_of_work() as session:
+            create_user(session=session, email="ada@example.com", display_name="Ada", password=None)
+            bus.publish_after_commit(session, "redis.test", marker=marker, committed=False)
+            raise RuntimeError("rolled back")
+        with unit_of_work() as session:
+            create_user(session=session, email="ben@example.com", display_name="Ben", password=None)
+            bus.publish_after_commit(session, "redis.test", marker=marker, committed=True)
+
+    async def scenario() -> list[dict]:
+        received: list[dict] = []
+        arrived = asyncio.Event()
+
+        async def collect(message: dict) -> None:
+            if message.get("marker") == marker:
+                received.append(message)
+                arrived.set()
+
+        bus.subscribe(collect)
+        baseline = dict(redis_bus.pubsub_numsub(bus.CHANNEL)).get(bus.CHANNEL.encode(), 0)
+        relay = asyncio.create_task(bus.relay_from_redis())
+        try:
+            for _ in range(100):  # until the relay has subscribed
+                if dict(redis_bus.pubsub_numsub(bus.CHANNEL)).get(bus.CHANNEL.encode(), 0) > baseline:
+                    break
+                await asyncio.sleep(0.05)
+            await asyncio.to_thread(transactions)
+            await asyncio.wait_for(arrived.wait(), WAIT_SECONDS)
+            await asyncio.sleep(QUIET_SECONDS)
+        finally:
+            relay.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await relay
+        return received
+
+    assert asyncio.run(scenario()) == [{"topic": "redis.test", "marker": marker, "committed": True}]
