@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from paytime_app import __version__
-from paytime_app.api import health, web_auth
+from paytime_app.api import health, v1_auth, web_auth
 from paytime_app.api.middleware import RequestIdMiddleware
 from paytime_app.errors import DomainError
 
@@ -18,7 +18,12 @@ logger = logging.getLogger("paytime.api")
 
 async def _domain_error(_request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, DomainError)
-    return JSONResponse(error.to_dict(), status_code=error.status_code)
+    headers = {}
+    if error.status_code == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    if "retry_after_seconds" in error.details:
+        headers["Retry-After"] = str(error.details["retry_after_seconds"])
+    return JSONResponse(error.to_dict(), status_code=error.status_code, headers=headers)
 
 
 async def _invalid_request(_request: Request, error: Exception) -> JSONResponse:
@@ -47,4 +52,5 @@ def create_api() -> FastAPI:
     api.add_middleware(RequestIdMiddleware)
     api.include_router(health.router)
     api.include_router(web_auth.router)
+    api.include_router(v1_auth.router)
     return api

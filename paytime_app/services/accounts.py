@@ -44,6 +44,7 @@ from paytime_app.services.sessions import (
     AccountDisabled,
     ClientInfo,
     IssuedSession,
+    issue_api_tokens,
     list_active_sessions,
     revoke_all_sessions,
     start_browser_session,
@@ -76,6 +77,7 @@ class SecondFactorRequired(AuthenticationRequired):
 
 class DeviceCheckRequired(AuthenticationRequired):
     code = "device_check_required"
+    keeps_changes = True  # the emailed code and its challenge must outlive this refusal
     default_message = "We emailed you a 6-digit code to confirm this new device."
 
 
@@ -453,3 +455,43 @@ def sign_in_with_provider(*, session: Session, profile: OAuthProfile, device_tok
     user = sign_in_with_oauth(session=session, profile=profile)
     step = next_sign_in_step(session=session, user=user, device_token=device_token, second_factor_done=False)
     return _with_ticket(session, step, device_token)
+
+
+# --- API clients ----------------------------------------------------------------------------------
+
+
+def sign_in_for_api(
+    *, session: Session, email: str, password: str, otp: str | None, device_token: str | None, client: ClientInfo
+) -> IssuedSession:
+    """Password (and TOTP) in one request; a new device first gets an emailed code to confirm.
+
+    Raises InvalidCredentials, EmailNotVerified, AccountDisabled, RateLimited, SecondFactorRequired,
+    InvalidCode, CodeAlreadyUsed, DeviceCheckRequired (details carry the challenge to answer).
+    """
+    step = sign_in_with_password(
+        session=session, email=email, password=password, client=client, device_token=device_token
+    )
+    if step.kind is SignInStepKind.SECOND_FACTOR:
+        if not otp:
+            raise SecondFactorRequired()
+        step = submit_second_factor(session=session, pending_token=step.token, code=otp, device_token=device_token)
+    if step.kind is SignInStepKind.DEVICE_CODE:
+        raise DeviceCheckRequired(challenge=step.token, sent_to=step.email_hint)
+    return _issue_for_device(session, step.user, device_token, client)
+
+
+def confirm_api_device(
+    *, session: Session, challenge: str, code: str, device_token: str | None, client: ClientInfo
+) -> IssuedSession:
+    """Answer the new-device check with the emailed code and receive tokens.
+
+    Raises CodeInvalid, CodeExpired, TooManyAttempts, LinkInvalid.
+    """
+    step = submit_device_code(session=session, pending_token=challenge, code=code, device_token=device_token)
+    return _issue_for_device(session, step.user, device_token, client)
+
+
+def _issue_for_device(session: Session, user: User, device_token: str | None, client: ClientInfo) -> IssuedSession:
+    if device_token:
+        remember_device(session=session, user=user, device_token=device_token, label=client.user_agent or "API")
+    return issue_api_tokens(session=session, user=user, client=client)

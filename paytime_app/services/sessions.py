@@ -278,3 +278,12 @@ def describe_user_agent(user_agent: str | None) -> str:
     browser = next((name for marker, name in _BROWSERS if marker in agent), "Unknown browser")
     system = next((name for marker, name in _SYSTEMS if marker in agent), "")
     return f"{browser} on {system}" if system else browser
+
+
+def end_session_by_api_token(*, session: Session, actor: User, access_token: str) -> None:
+    """API logout: revoke the session behind this access token (the caller was authenticated with it)."""
+    record = session.exec(
+        select(UserSession).where(UserSession.token_hash == digest_token(access_token), UserSession.user_id == actor.id)
+    ).one()
+    record.revoked_at = utcnow()
+    record.revoked_reason = "signed_out"

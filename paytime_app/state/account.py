@@ -63,7 +63,7 @@ class AccountState(AuthState):
         ]
 
     async def _refresh(self) -> None:
-        self._show(await self.call_as_viewer(get_account_overview))
+        self._show(await self._call_as_viewer(get_account_overview))
 
     @rx.event
     async def load_account(self) -> AsyncIterator[rx.event.EventSpec | None]:
@@ -86,7 +86,7 @@ class AccountState(AuthState):
         """Run one change as the viewer; show its refusal in words, or the success notice."""
         self.is_busy, self.error, self.notice = True, "", ""
         try:
-            result = await self.call_as_viewer(service, **kwargs)
+            result = await self._call_as_viewer(service, **kwargs)
             await self._refresh()
         except DomainError as error:
             self.error = error.message

@@ -98,7 +98,7 @@ class SignInState(AuthState):
         yield
         self._email = str(form.get("email", ""))[:254]
         try:
-            step = await self.call_service(
+            step = await self._call_service(
                 sign_in_with_password,
                 email=self._email,
                 password=str(form.get("password", "")),
@@ -118,7 +118,7 @@ class SignInState(AuthState):
         code = str(form.get("code", ""))[:32]
         service = submit_second_factor if self.step == SignInStepKind.SECOND_FACTOR else submit_device_code
         try:
-            step = await self.call_service(
+            step = await self._call_service(
                 service,
                 pending_token=self._pending_token,
                 code=code,
@@ -139,7 +139,7 @@ class SignInState(AuthState):
     @rx.event
     async def resend_verification_email(self) -> None:
         try:
-            await self.call_service(
+            await self._call_service(
                 resend_verification, email=self._email, base_url=get_settings().base_url, client=self._client()
             )
         except DomainError as error:
@@ -166,7 +166,7 @@ class SignUpState(AuthState):
         yield
         email = str(form.get("email", ""))[:254]
         try:
-            await self.call_service(
+            await self._call_service(
                 register_account,
                 email=email,
                 password=str(form.get("password", "")),
@@ -191,7 +191,7 @@ class VerifyEmailState(AuthState):
         yield
         token = self.router.url.query_parameters.get("token", "")
         try:
-            await self.call_service(verify_email, token=token)
+            await self._call_service(verify_email, token=token)
         except DomainError as error:
             self.outcome, self.message = "failed", error.message
         else:
@@ -214,7 +214,7 @@ class PasswordResetState(AuthState):
         self.is_submitting, self.error = True, ""
         yield
         try:
-            await self.call_service(
+            await self._call_service(
                 request_password_reset,
                 email=str(form.get("email", ""))[:254],
                 base_url=get_settings().base_url,
@@ -230,7 +230,7 @@ class PasswordResetState(AuthState):
     async def load_reset_password(self) -> None:
         self.error, self.password_changed, self.is_submitting = "", False, False
         try:
-            await self.call_service(check_reset_link, token=self.router.url.query_parameters.get("token", ""))
+            await self._call_service(check_reset_link, token=self.router.url.query_parameters.get("token", ""))
         except DomainError as error:
             self.link_usable, self.error = False, error.message
         else:
@@ -245,7 +245,7 @@ class PasswordResetState(AuthState):
             self.error, self.is_submitting = "The two passwords don't match.", False
             return
         try:
-            await self.call_service(
+            await self._call_service(
                 reset_password,
                 token=self.router.url.query_parameters.get("token", ""),
                 new_password=password,

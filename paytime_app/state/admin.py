@@ -37,7 +37,7 @@ class AdminUsersState(AuthState):
 
     async def _fetch(self) -> None:
         role = Role(self.role_filter) if self.role_filter in Role.__members__.values() else None
-        found = await self.call_as_viewer(
+        found = await self._call_as_viewer(
             search_users, query=self.query, role=role, page=self.page, page_size=PAGE_SIZE
         )
         self.total, self.total_pages, self.page = found.total, found.total_pages, found.page
@@ -94,7 +94,7 @@ class AdminUsersState(AuthState):
     async def _change(self, service: Callable[..., Any], user_id: str, success: str, **kwargs: Any) -> None:
         self.error = self.notice = ""
         try:
-            await self.call_as_viewer(
+            await self._call_as_viewer(
                 service, user_id=uuid.UUID(str(user_id)), ip_address=self.router.session.client_ip or None, **kwargs
             )
         except ValueError:
@@ -139,7 +139,7 @@ class AuditLogState(AuthState):
     async def _reload(self) -> rx.event.EventSpec | None:
         self.is_loading = True
         try:
-            rows, self.total = await self.call_as_viewer(
+            rows, self.total = await self._call_as_viewer(
                 search_audit_log, query=self.query, page=self.page, page_size=PAGE_SIZE
             )
         except AuthenticationRequired:

@@ -1,7 +1,7 @@
 """The base state: who is asking, re-derived from the HttpOnly session cookie on every call.
 
 The cookie rides on the websocket's handshake headers; it is never readable by page scripts. A
-handler that touches data calls `call_as_viewer`, which re-checks the session in the same
+handler that touches data calls `_call_as_viewer`, which re-checks the session in the same
 transaction as the service, so a revoked session or a disabled account stops working at once.
 """
 
@@ -70,11 +70,11 @@ class AuthState(rx.State):
         return rx.redirect(f"{routes.SIGN_IN}?next={quote(self.router.url.path or '/')}")
 
     @staticmethod
-    async def call_service(service: Callable[..., T], /, **kwargs: Any) -> T:
+    async def _call_service(service: Callable[..., T], /, **kwargs: Any) -> T:
         """Run one service call in its own transaction off the event loop (no signed-in user needed)."""
         return await asyncio.to_thread(functools.partial(in_transaction, service, **kwargs))
 
-    async def call_as_viewer(self, service: Callable[..., T], /, *, actor_param: str = "actor", **kwargs: Any) -> T:
+    async def _call_as_viewer(self, service: Callable[..., T], /, *, actor_param: str = "actor", **kwargs: Any) -> T:
         """Run a service as the signed-in user; raises AuthenticationRequired if the session is gone."""
         token = self._cookie(SESSION_COOKIE)
         return await asyncio.to_thread(
@@ -97,7 +97,8 @@ class AuthState(rx.State):
             self._forget_viewer()
             return
         try:
-            self.user_id, self.display_name, self.role, self._session_id = await self.call_service(_viewer, token=token)
+            viewer = await self._call_service(_viewer, token=token)
+            self.user_id, self.display_name, self.role, self._session_id = viewer
         except AuthenticationRequired:
             self._forget_viewer()
             return
@@ -111,7 +112,7 @@ class AuthState(rx.State):
 
     @rx.event
     async def sign_out(self) -> rx.event.EventSpec:
-        await self.call_service(end_session, token=self._cookie(SESSION_COOKIE))
+        await self._call_service(end_session, token=self._cookie(SESSION_COOKIE))
         self._forget_viewer()
         # The cookie is HttpOnly: only an API route can clear it, so this is a full page load.
         return rx.call_script(f"window.location.assign('{routes.API_SIGNED_OUT}')")

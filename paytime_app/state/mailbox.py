@@ -20,7 +20,7 @@ class MailboxState(AuthState):
         self.is_loading = True
         yield
         try:
-            found = await self.call_service(list_dev_mailbox, to_address=self.address_filter or None)
+            found = await self._call_service(list_dev_mailbox, to_address=self.address_filter or None)
         except DomainError as error:
             self.error = error.message
             self.messages = []

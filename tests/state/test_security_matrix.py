@@ -1,0 +1,202 @@
+"""Every state event handler, called anonymously, as the wrong role and with other users' ids.
+
+Any client can call any handler with any arguments over the websocket, so each one is listed here:
+public handlers by name, every other one is called with hostile arguments and must change nothing
+and show nothing. A handler added without a row here fails `test_every_handler_is_in_the_matrix`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import pytest
+from sqlmodel import col, func, select
+
+from paytime_app.db import in_transaction, unit_of_work
+from paytime_app.models.audit import AuditLogEntry
+from paytime_app.models.credentials import TotpCredential
+from paytime_app.models.sessions import UserSession
+from paytime_app.models.users import Role, User
+from paytime_app.services.sessions import ClientInfo, start_browser_session
+from paytime_app.services.users import create_user
+from paytime_app.state.account import AccountState
+from paytime_app.state.accounts import PasswordResetState, SignInState, SignUpState, VerifyEmailState
+from paytime_app.state.admin import AdminUsersState, AuditLogState
+from paytime_app.state.auth import AuthState
+from paytime_app.state.mailbox import MailboxState
+from tests.state.harness import make_state, run_handler
+
+# Handlers anyone may call: they act only on what the caller proves (a password, a link, a code).
+PUBLIC = {
+    AuthState: {"load_viewer", "require_viewer", "sign_out"},
+    SignInState: {"load_sign_in", "submit_password", "submit_code", "start_over", "resend_verification_email"},
+    SignUpState: {"load_sign_up", "submit_sign_up"},
+    VerifyEmailState: {"load_verification"},
+    PasswordResetState: {"load_forgot_password", "submit_reset_request", "load_reset_password", "submit_new_password"},
+    MailboxState: {"load_messages", "filter_by_address"},  # dev mode only; the service refuses in production
+}
+
+# Data each protected state shows; it must stay empty for a refused caller.
+SHOWN = {
+    AccountState: ("email", "sessions", "linked_providers", "enrollment_secret", "recovery_codes"),
+    AdminUsersState: ("rows",),
+    AuditLogState: ("entries",),
+}
+
+
+def protected_calls(victim: User, victim_session: UserSession) -> dict[type, dict[str, tuple[Any, ...]]]:
+    return {
+        AccountState: {
+            "load_account": (),
+            "start_two_factor": (),
+            "confirm_two_factor": ({"code": "123456"},),
+            "cancel_two_factor_setup": (),
+            "dismiss_recovery_codes": (),
+            "turn_off_two_factor": ({"code": "123456"},),
+            "new_recovery_codes": ({"code": "123456"},),
+            "unlink_provider": ("google",),
+            "sign_out_device": (str(victim_session.id),),
+            "sign_out_all_devices": (),
+        },
+        AdminUsersState: {
+            "load_users": (),
+            "search": ({"q": "victim"},),
+            "filter_role": ("all",),
+            "go_to_page": (1,),
+            "change_role": (str(victim.id), "super_admin"),
+            "disable_user": (str(victim.id),),
+            "enable_user": (str(victim.id),),
+            "reset_two_factor": (str(victim.id),),
+        },
+        AuditLogState: {"load_audit_log": (), "search": ({"q": ""},), "go_to_page": (1,)},
+    }
+
+
+def all_states() -> list[type]:
+    found, pending = [], [AuthState]
+    while pending:
+        state = pending.pop()
+        found.append(state)
+        pending.extend(state.__subclasses__())
+    return found
+
+
+def own_handlers(state: type) -> set[str]:
+    inherited = set().union(
+        *(parent.event_handlers for parent in state.__mro__[1:] if hasattr(parent, "event_handlers"))
+    )
+    return {name for name in state.event_handlers if name not in inherited or state is AuthState} - {"setvar"}
+
+
+def test_every_handler_is_in_the_matrix(engine):
+    victim = in_transaction(create_user, email="v@example.com", display_name="V", password=None)
+    listed = protected_calls(victim, UserSession(id=uuid.uuid4()))
+    for state in all_states():
+        known = PUBLIC.get(state, set()) | set(listed.get(state, {}))
+        assert own_handlers(state) <= known, f"{state.__name__}: classify {own_handlers(state) - known}"
+
+
+def snapshot() -> tuple:
+    with unit_of_work() as session:
+        users = tuple(session.exec(select(User.id, User.role, User.is_active).order_by(User.email)).all())
+        revoked = session.exec(select(func.count()).where(col(UserSession.revoked_at).is_not(None))).one()
+        audit = session.exec(select(func.count()).select_from(AuditLogEntry)).one()
+        totp = session.exec(select(func.count()).select_from(TotpCredential)).one()
+    return users, revoked, audit, totp
+
+
+@pytest.fixture
+def people(engine):
+    def person(email: str, role: Role) -> tuple[User, str, UserSession]:
+        user = in_transaction(
+            create_user,
+            email=email,
+            display_name=email.split("@", maxsplit=1)[0],
+            password="pw-long-enough-1",
+            role=role,
+            email_verified=True,
+        )
+        issued = in_transaction(start_browser_session, user=user, client=ClientInfo())
+        return user, issued.token, issued.record
+
+    return {
+        "victim": person("victim@example.com", Role.VIEWER),
+        "customer": person("customer@example.com", Role.CUSTOMER),
+        "viewer": person("viewer@example.com", Role.VIEWER),
+        "admin": person("admin@example.com", Role.ADMIN),
+    }
+
+
+def callers(people: dict) -> dict[str, dict[type, str | None]]:
+    """Who calls each protected state, and why they must be refused."""
+    anonymous = dict.fromkeys(SHOWN, None)
+    customer = {AdminUsersState: people["customer"][1], AuditLogState: people["customer"][1]}
+    return {"anonymous": anonymous, "wrong_role": customer}
+
+
+@pytest.mark.parametrize("caller", ["anonymous", "wrong_role"])
+def test_protected_handlers_refuse_and_change_nothing(people, caller):
+    victim, _token, victim_session = people["victim"]
+    calls = protected_calls(victim, victim_session)
+    before = snapshot()
+    for state_class, token in callers(people)[caller].items():
+        for name, args in calls[state_class].items():
+            state = make_state(state_class, session_token=token)
+            asyncio.run(run_handler(state, name, *args))
+            for var in SHOWN[state_class]:
+                assert not getattr(state, var), f"{state_class.__name__}.{name} showed {var} to {caller}"
+    assert snapshot() == before
+
+
+def test_viewer_reads_users_but_every_change_is_refused(people):
+    victim, _token, victim_session = people["victim"]
+    before = snapshot()
+    for name, args in protected_calls(victim, victim_session)[AdminUsersState].items():
+        state = make_state(AdminUsersState, session_token=people["viewer"][1])
+        asyncio.run(run_handler(state, name, *args))
+        if name in ("change_role", "disable_user", "enable_user", "reset_two_factor"):
+            assert state.error, f"{name} gave the viewer no refusal"
+    assert snapshot() == before
+    state = make_state(AdminUsersState, session_token=people["viewer"][1])
+    asyncio.run(run_handler(state, "load_users"))
+    assert any(row["email"] == "victim@example.com" for row in state.rows)
+
+
+def test_admin_cannot_grant_super_admin_or_change_self(people):
+    victim, _token, _ = people["victim"]
+    admin, admin_token, _ = people["admin"]
+    before = snapshot()
+    state = make_state(AdminUsersState, session_token=admin_token)
+    asyncio.run(run_handler(state, "change_role", str(victim.id), "super_admin"))
+    assert "super admin" in state.error
+    asyncio.run(run_handler(state, "disable_user", str(admin.id)))
+    assert state.error
+    asyncio.run(run_handler(state, "change_role", "not-a-uuid", "customer"))
+    assert state.error
+    assert snapshot() == before
+
+
+def test_account_handlers_cannot_touch_another_users_session(people):
+    _victim, _token, victim_session = people["victim"]
+    before = snapshot()
+    state = make_state(AccountState, session_token=people["customer"][1])
+    asyncio.run(run_handler(state, "load_account"))
+    asyncio.run(run_handler(state, "sign_out_device", str(victim_session.id)))
+    assert state.error == "That session does not exist."
+    assert all(row["id"] != str(victim_session.id) for row in state.sessions)
+    assert snapshot() == before
+
+
+def test_revoked_session_cookie_is_refused_by_every_account_handler(people):
+    victim, token, victim_session = people["customer"]
+    state = make_state(AccountState, session_token=token)
+    asyncio.run(run_handler(state, "sign_out_all_devices"))
+    before = snapshot()
+    for name, args in protected_calls(victim, victim_session)[AccountState].items():
+        stale = make_state(AccountState, session_token=token)
+        asyncio.run(run_handler(stale, name, *args))
+        assert not stale.email
+        assert not stale.sessions
+    assert snapshot() == before
