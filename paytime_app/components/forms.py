@@ -80,3 +80,9 @@ def auth_card(title: str, subtitle: str | rx.Var, *children: rx.Component) -> rx
         padding=["24px 12px", "48px 16px"],
         background=rx.color("gray", 2),
     )
+
+
+def server_link(child: rx.Component, href: str | rx.Var, **props: object) -> rx.Component:
+    """A link to an API route: a full page load (router links would never reach the server)."""
+    # Reflex renders anchors as router links; reloadDocument makes the browser fetch the URL itself.
+    return rx.el.a(child, href=href, custom_attrs={"reloadDocument": True}, **props)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from paytime_app.components.feedback import loading_rows, page_header
-from paytime_app.components.forms import callout
+from paytime_app.components.forms import callout, server_link
 from paytime_app.components.layout import page_shell
 from paytime_app.state.account import AccountState
 
@@ -159,7 +159,11 @@ def provider_row(provider: rx.Var) -> rx.Component:
         rx.cond(
             linked,
             rx.button("Unlink", variant="soft", color_scheme="red", on_click=AccountState.unlink_provider(provider)),
-            rx.link(rx.button("Link", variant="soft"), href="/api/auth/oauth/" + provider + "/start?intent=link"),
+            server_link(
+                rx.button("Link", variant="soft", tab_index=-1),
+                href="/api/auth/oauth/" + provider + "/start?intent=link",
+                aria_label=rx.cond(provider == "google", "Link Google", "Link GitHub"),
+            ),
         ),
         align="center",
         width="100%",

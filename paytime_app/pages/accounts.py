@@ -5,7 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from paytime_app import routes
-from paytime_app.components.forms import auth_card, callout, field, submit_button
+from paytime_app.components.forms import auth_card, callout, field, server_link, submit_button
 from paytime_app.state.accounts import PasswordResetState, SignInState, SignUpState, VerifyEmailState
 
 
@@ -14,7 +14,7 @@ def _error(message: rx.Var) -> rx.Component:
 
 
 def _oauth_button(provider: rx.Var) -> rx.Component:
-    return rx.link(
+    return server_link(
         rx.button(
             rx.cond(provider == "google", rx.icon("globe", size=18), rx.icon("code-xml", size=18)),
             rx.cond(provider == "google", "Continue with Google", "Continue with GitHub"),
@@ -22,9 +22,11 @@ def _oauth_button(provider: rx.Var) -> rx.Component:
             size="3",
             width="100%",
             type="button",
+            tab_index=-1,
         ),
         href="/api/auth/oauth/" + provider + "/start?intent=sign_in&next=" + SignInState.next_path,
-        width="100%",
+        aria_label=rx.cond(provider == "google", "Continue with Google", "Continue with GitHub"),
+        style={"width": "100%"},
     )
 
 

@@ -18,6 +18,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from paytime_app.db import build_engine, use_engine
 from paytime_app.settings import PROJECT_ROOT
+from tests.fake_oauth import FakeOAuthProvider
 from tests.helpers import free_port
 
 SCREENSHOTS = Path(__file__).parent / "screenshots"
@@ -42,7 +43,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+def oauth_provider() -> Iterator[FakeOAuthProvider]:
+    """A fake Google/GitHub on loopback; the app under test is configured to use it."""
+    with FakeOAuthProvider() as provider:
+        yield provider
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory: pytest.TempPathFactory, oauth_provider: FakeOAuthProvider) -> Iterator[dict[str, str]]:
     port = free_port()
     database_url = f"sqlite:///{tmp_path_factory.mktemp('e2e') / 'paytime.db'}"
     env = {
@@ -54,6 +62,7 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, s
         "JOBS_IN_APP": "true",
         "JOBS_POLL_SECONDS": "0.2",
         "LOG_JSON": "true",
+        **oauth_provider.settings_env(),
     }
     for command in (["migrate"], ["seed-demo"]):
         subprocess.run([sys.executable, "-m", "paytime_app.cli", *command], env=env, cwd=PROJECT_ROOT, check=True)
