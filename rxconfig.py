@@ -13,6 +13,8 @@ config = rx.Config(
     frontend_port=port,
     backend_port=port,
     show_built_with_reflex=False,
+    # The same proxy trust as PayTime's own routes, so pages and API see the same client address.
+    trusted_proxy_hops=int(os.environ.get("TRUSTED_PROXY_HOPS", "0")),
     plugins=[
         rx.plugins.RadixThemesPlugin(
             theme=rx.theme(accent_color="teal", gray_color="slate", radius="medium", appearance="inherit")

@@ -22,17 +22,21 @@ def main() -> None:
         assert verify_password(stored, "correct horse battery staple")
         timings.append((time.perf_counter() - started) * 1000)
     timings.sort()
-    print(json.dumps({
-        "benchmark": "password_hashing",
-        "algorithm": "argon2id",
-        "memory_kib": HASHER.memory_cost,
-        "time_cost": HASHER.time_cost,
-        "parallelism": HASHER.parallelism,
-        "verify_p50_ms": round(statistics.median(timings), 1),
-        "verify_p95_ms": round(timings[int(0.95 * (SAMPLES - 1))], 1),
-        "verifications_per_second_per_core": round(1000 / statistics.median(timings), 1),
-        "cpus": os.cpu_count(),
-    }))
+    print(
+        json.dumps(
+            {
+                "benchmark": "password_hashing",
+                "algorithm": "argon2id",
+                "memory_kib": HASHER.memory_cost,
+                "time_cost": HASHER.time_cost,
+                "parallelism": HASHER.parallelism,
+                "verify_p50_ms": round(statistics.median(timings), 1),
+                "verify_p95_ms": round(timings[int(0.95 * (SAMPLES - 1))], 1),
+                "verifications_per_second_per_core": round(1000 / statistics.median(timings), 1),
+                "cpus": os.cpu_count(),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

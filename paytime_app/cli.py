@@ -12,7 +12,7 @@ from alembic.config import Config
 
 from paytime_app.db import check_database, in_transaction
 from paytime_app.errors import DomainError
-from paytime_app.services import mail as _mail_jobs  # noqa: F401  registers the mail job handler
+from paytime_app.services import job_handlers  # noqa: F401  registers every job handler
 from paytime_app.services.demo import DEMO_ACCOUNTS, DEMO_PASSWORD, seed_demo_data
 from paytime_app.services.jobs import run_due_jobs
 from paytime_app.services.signing_keys import retire_signing_key, rotate_signing_key

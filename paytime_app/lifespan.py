@@ -11,8 +11,10 @@ from collections.abc import AsyncIterator
 
 from paytime_app.db import check_database
 from paytime_app.observability import configure_logging
-from paytime_app.services import jobs
-from paytime_app.services import mail as _mail_jobs  # noqa: F401  registers the mail job handler
+from paytime_app.services import (
+    job_handlers,  # noqa: F401  registers every job handler
+    jobs,
+)
 from paytime_app.settings import get_settings
 
 logger = logging.getLogger("paytime.worker")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from paytime_app.components.feedback import loading_rows, page_header
+from paytime_app.components.feedback import error_callout, loading_rows, page_header
 from paytime_app.components.forms import callout, server_link
 from paytime_app.components.layout import page_shell
 from paytime_app.state.account import AccountState
@@ -244,7 +244,7 @@ def account_page() -> rx.Component:
             callout(AccountState.notice, AccountState.notice_tone, "circle-check"),
             rx.fragment(),
         ),
-        rx.cond(AccountState.error != "", callout(AccountState.error, "red", "triangle-alert"), rx.fragment()),
+        rx.cond(AccountState.error != "", error_callout(AccountState.error), rx.fragment()),
         rx.cond(
             AccountState.is_loading,
             loading_rows(4),

@@ -5,12 +5,13 @@ from __future__ import annotations
 import reflex as rx
 
 from paytime_app import routes
+from paytime_app.components.feedback import error_callout
 from paytime_app.components.forms import auth_card, callout, field, server_link, submit_button
 from paytime_app.state.accounts import PasswordResetState, SignInState, SignUpState, VerifyEmailState
 
 
 def _error(message: rx.Var) -> rx.Component:
-    return rx.cond(message != "", callout(message, "red", "triangle-alert"), rx.fragment())
+    return rx.cond(message != "", error_callout(message), rx.fragment())
 
 
 def _oauth_button(provider: rx.Var) -> rx.Component:
@@ -171,7 +172,7 @@ def verify_email_page() -> rx.Component:
         rx.match(
             VerifyEmailState.outcome,
             ("confirmed", callout(VerifyEmailState.message, "green", "circle-check")),
-            ("failed", callout(VerifyEmailState.message, "red", "triangle-alert")),
+            ("failed", error_callout(VerifyEmailState.message)),
             rx.hstack(rx.spinner(), rx.text("Checking…"), align="center"),
         ),
         rx.link(rx.button("Go to sign in", size="3", width="100%"), href=routes.SIGN_IN, width="100%"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from paytime_app.components.feedback import empty_state, loading_rows, page_header
+from paytime_app.components.feedback import empty_state, error_callout, loading_rows, page_header
 from paytime_app.components.forms import callout
 from paytime_app.components.layout import page_shell
 from paytime_app.state.admin import AdminUsersState, AuditLogState
@@ -88,7 +88,7 @@ def admin_users_page() -> rx.Component:
     return page_shell(
         page_header("Users", "Search accounts, change roles, disable access. Viewers can look but not change."),
         rx.cond(AdminUsersState.notice != "", callout(AdminUsersState.notice, "green", "circle-check"), rx.fragment()),
-        rx.cond(AdminUsersState.error != "", callout(AdminUsersState.error, "red", "triangle-alert"), rx.fragment()),
+        rx.cond(AdminUsersState.error != "", error_callout(AdminUsersState.error), rx.fragment()),
         rx.hstack(
             rx.form(
                 rx.hstack(

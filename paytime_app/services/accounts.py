@@ -15,6 +15,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
+from typing import Any
 
 from sqlmodel import Session, select
 
@@ -32,6 +33,7 @@ from paytime_app.services.challenges import (
     void_pending_sign_ins,
 )
 from paytime_app.services.crypto import new_token
+from paytime_app.services.jobs import enqueue_job, job_handler
 from paytime_app.services.mail import queue_mail
 from paytime_app.services.oauth import OAuthProfile, list_linked_providers, sign_in_with_oauth
 from paytime_app.services.passwords import (
@@ -355,14 +357,23 @@ def open_browser_session(
 
 
 def request_password_reset(*, session: Session, email: str, base_url: str, client: ClientInfo) -> None:
-    """Email a reset link if the account exists; the answer is the same either way.
+    """Queue a reset email; the lookup happens in a background job, so the answer and its timing are
+    the same whether or not the email is registered.
 
     Raises RateLimited.
     """
-    account_key = email.strip().lower()
+    account_key = email.strip().lower()[:254]
     rate_limits.enforce_rate_limit(rate_limits.PASSWORD_RESET_PER_IP, client.ip_address or "unknown")
     rate_limits.enforce_rate_limit(rate_limits.PASSWORD_RESET_PER_ACCOUNT, account_key)
-    user = get_user_by_email(session=session, email=account_key)
+    enqueue_job(
+        session=session, kind="accounts.send_password_reset", payload={"email": account_key, "base_url": base_url}
+    )
+
+
+@job_handler("accounts.send_password_reset")
+def send_password_reset(*, session: Session, payload: dict[str, Any]) -> None:
+    """Email a reset link if the account exists and is active; otherwise do nothing."""
+    user = get_user_by_email(session=session, email=payload["email"])
     if user is None or not user.is_active:
         return
     issued = issue_challenge(
@@ -374,7 +385,7 @@ def request_password_reset(*, session: Session, email: str, base_url: str, clien
         subject="Reset your PayTime password",
         body_text=(
             f"Hi {user.display_name},\n\nChoose a new password here:\n"
-            f"{base_url}/reset-password?token={issued.token}\n\n"
+            f"{payload['base_url']}/reset-password?token={issued.token}\n\n"
             "The link works once, for one hour. If you didn't ask for it, ignore this email."
         ),
     )

@@ -86,7 +86,7 @@ class RateLimitPolicy:
 SIGN_IN_PER_ACCOUNT = RateLimitPolicy("sign_in_per_account", "5/15 minutes")
 SIGN_IN_PER_IP = RateLimitPolicy("sign_in_per_ip", "100/15 minutes")  # offices share an address behind NAT
 CODE_ENTRY = RateLimitPolicy("code_entry", "5/15 minutes")  # keyed by user id or challenge id
-DEVICE_CODES_PER_ACCOUNT = RateLimitPolicy("device_codes_per_account", "5/hour")
+DEVICE_CODES_PER_ACCOUNT = RateLimitPolicy("device_codes_per_account", "10/hour")
 SIGN_UP_PER_IP = RateLimitPolicy("sign_up_per_ip", "10/hour")
 PASSWORD_RESET_PER_ACCOUNT = RateLimitPolicy("password_reset_per_account", "3/hour")
 PASSWORD_RESET_PER_IP = RateLimitPolicy("password_reset_per_ip", "10/hour")

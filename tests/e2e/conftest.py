@@ -62,6 +62,8 @@ def app_server(tmp_path_factory: pytest.TempPathFactory, oauth_provider: FakeOAu
         "JOBS_IN_APP": "true",
         "JOBS_POLL_SECONDS": "0.2",
         "LOG_JSON": "true",
+        # As in production: a browser signing in for the first time confirms itself with an emailed code.
+        "NEW_DEVICE_CHECK": "true",
         **oauth_provider.settings_env(),
     }
     for command in (["migrate"], ["seed-demo"]):

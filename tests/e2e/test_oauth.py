@@ -5,7 +5,7 @@ from playwright.sync_api import Page, expect
 from paytime_app.db import in_transaction
 from paytime_app.services.users import create_user
 from tests.e2e.conftest import screenshot
-from tests.e2e.test_accounts import sign_in
+from tests.e2e.test_accounts import confirm_new_device, sign_in, sign_out
 
 
 def test_sign_up_with_google_then_sign_in_again(page: Page, oauth_provider):
@@ -19,13 +19,13 @@ def test_sign_up_with_google_then_sign_in_again(page: Page, oauth_provider):
     expect(page.get_by_role("link", name="Continue with GitHub")).to_be_visible()
     screenshot(page, "sign-in-with-providers")
     page.get_by_role("link", name="Continue with Google").click()
+    confirm_new_device(page, "grace@example.com")
     expect(page.get_by_text("Grace Google")).to_be_visible()
     page.goto("/account")
     expect(page.get_by_text("grace@example.com")).to_be_visible()
     expect(page.get_by_role("row")).to_have_count(2)
 
-    page.get_by_role("button", name="Account menu").click()
-    page.get_by_role("menuitem", name="Sign out").click()
+    sign_out(page)
     page.get_by_role("link", name="Continue with Google").click()
     expect(page.get_by_text("Grace Google")).to_be_visible()
 
