@@ -72,3 +72,17 @@ def test_devices_list_and_sign_out_another_device_live(browser: Browser, page: P
 def test_account_page_requires_sign_in(page: Page):
     page.goto("/account")
     expect(page).to_have_url(re.compile(r"/sign-in\?next=/account/?$"))
+
+
+def test_sign_in_and_account_pages_fit_a_phone(mobile_page: Page):
+    new_user("mobi@example.com", "Mobi Phone")
+    mobile_page.goto("/sign-in")
+    expect(mobile_page.get_by_role("button", name="Sign in")).to_be_visible()
+    screenshot(mobile_page, "sign-in-mobile")
+    sign_in(mobile_page, "mobi@example.com", "correct-horse-battery")
+    expect(mobile_page.get_by_role("button", name="Open menu")).to_be_visible()
+    mobile_page.goto("/account")
+    expect(mobile_page.get_by_role("heading", name="Signed-in devices")).to_be_visible()
+    width = mobile_page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 375, f"account page is {width}px wide at a 375px viewport"
+    screenshot(mobile_page, "account-mobile")
