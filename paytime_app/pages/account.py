@@ -7,6 +7,7 @@ import reflex as rx
 from paytime_app.components.feedback import error_callout, loading_rows, page_header
 from paytime_app.components.forms import callout, server_link
 from paytime_app.components.layout import page_shell
+from paytime_app.components.tables import data_table
 from paytime_app.state.account import AccountState
 
 
@@ -214,22 +215,7 @@ def devices_section() -> rx.Component:
     return section(
         "Signed-in devices",
         "Where your account is signed in right now. Sign out anything you don't recognise.",
-        rx.box(
-            rx.table.root(
-                rx.table.header(
-                    rx.table.row(
-                        rx.table.column_header_cell("Device"),
-                        rx.table.column_header_cell("Last active"),
-                        rx.table.column_header_cell(""),
-                    )
-                ),
-                rx.table.body(rx.foreach(AccountState.sessions, session_row)),
-                width="100%",
-                variant="surface",
-            ),
-            width="100%",
-            overflow_x="auto",
-        ),
+        data_table(["Device", "Last active", ""], AccountState.sessions, session_row),
         rx.button(
             "Sign out everywhere", color_scheme="red", variant="outline", on_click=AccountState.sign_out_all_devices
         ),

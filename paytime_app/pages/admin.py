@@ -7,34 +7,25 @@ import reflex as rx
 from paytime_app.components.feedback import empty_state, error_callout, loading_rows, page_header
 from paytime_app.components.forms import callout
 from paytime_app.components.layout import page_shell
+from paytime_app.components.tables import data_table, pager
 from paytime_app.state.admin import AdminUsersState, AuditLogState
 from paytime_app.state.auth import AuthState
 
 ROLE_FILTERS = ["all", "customer", "seller", "manager", "viewer", "admin", "super_admin"]
 
 
-def pager(page: rx.Var, total_pages: rx.Var, go: rx.EventHandler) -> rx.Component:
-    return rx.hstack(
-        rx.button("Previous", variant="soft", disabled=page <= 1, on_click=go(page - 1)),
-        rx.text("Page ", page, " of ", total_pages, size="2"),
-        rx.button("Next", variant="soft", disabled=page >= total_pages, on_click=go(page + 1)),
-        align="center",
-        justify="end",
-        width="100%",
-        margin_top="12px",
-    )
-
-
 def user_actions(row: rx.Var) -> rx.Component:
     return rx.cond(
         row["manageable"] == "yes",
         rx.hstack(
-            rx.select(
-                AdminUsersState.grantable_roles,
+            rx.select.root(
+                rx.select.trigger(aria_label="Role for " + row["email"]),
+                rx.select.content(
+                    rx.foreach(AdminUsersState.grantable_roles, lambda role: rx.select.item(role, value=role))
+                ),
                 value=row["role"],
                 size="1",
                 on_change=lambda role: AdminUsersState.change_role(row["id"], role),
-                aria_label="Role for " + row["email"],
             ),
             rx.cond(
                 row["status"] == "active",
@@ -108,11 +99,11 @@ def admin_users_page() -> rx.Component:
                 flex="1",
                 min_width="220px",
             ),
-            rx.select(
-                ROLE_FILTERS,
+            rx.select.root(
+                rx.select.trigger(aria_label="Filter by role"),
+                rx.select.content(*[rx.select.item(role.replace("_", " "), value=role) for role in ROLE_FILTERS]),
                 value=AdminUsersState.role_filter,
                 on_change=AdminUsersState.filter_role,
-                aria_label="Filter by role",
             ),
             width="100%",
             wrap="wrap",
@@ -125,23 +116,10 @@ def admin_users_page() -> rx.Component:
                 AdminUsersState.rows.length() > 0,
                 rx.vstack(
                     rx.text(AdminUsersState.total, " users", size="2", color=rx.color("gray", 11)),
-                    rx.box(
-                        rx.table.root(
-                            rx.table.header(
-                                rx.table.row(
-                                    rx.table.column_header_cell("User"),
-                                    rx.table.column_header_cell("Role"),
-                                    rx.table.column_header_cell("Status"),
-                                    rx.table.column_header_cell("Joined"),
-                                    rx.table.column_header_cell(rx.cond(AuthState.role == "viewer", "", "Actions")),
-                                )
-                            ),
-                            rx.table.body(rx.foreach(AdminUsersState.rows, user_row)),
-                            variant="surface",
-                            width="100%",
-                        ),
-                        overflow_x="auto",
-                        width="100%",
+                    data_table(
+                        ["User", "Role", "Status", "Joined", rx.cond(AuthState.role == "viewer", "", "Actions")],
+                        AdminUsersState.rows,
+                        user_row,
                     ),
                     pager(AdminUsersState.page, AdminUsersState.total_pages, AdminUsersState.go_to_page),
                     width="100%",
@@ -190,22 +168,8 @@ def audit_log_page() -> rx.Component:
             rx.cond(
                 AuditLogState.entries.length() > 0,
                 rx.vstack(
-                    rx.box(
-                        rx.table.root(
-                            rx.table.header(
-                                rx.table.row(
-                                    *[
-                                        rx.table.column_header_cell(title)
-                                        for title in ("When", "Action", "Who", "Target", "From", "Details")
-                                    ]
-                                )
-                            ),
-                            rx.table.body(rx.foreach(AuditLogState.entries, audit_row)),
-                            variant="surface",
-                            width="100%",
-                        ),
-                        overflow_x="auto",
-                        width="100%",
+                    data_table(
+                        ["When", "Action", "Who", "Target", "From", "Details"], AuditLogState.entries, audit_row
                     ),
                     pager(AuditLogState.page, AuditLogState.total_pages, AuditLogState.go_to_page),
                     width="100%",

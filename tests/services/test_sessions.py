@@ -1,4 +1,3 @@
-import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -24,6 +23,7 @@ from paytime_app.services.sessions import (
     start_browser_session,
 )
 from paytime_app.services.users import create_user
+from tests.helpers import run_at_once
 
 CLIENT = ClientInfo(ip_address="203.0.113.7", user_agent="Firefox on a laptop")
 START = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
@@ -234,26 +234,8 @@ def test_refresh_disabled_user_refused(user):
 def test_concurrent_refresh_with_same_token_succeeds_once(user):
     issued = api(user)
     count = 6
-    barrier = threading.Barrier(count)
-    outcomes: list = []
-    lock = threading.Lock()
-
-    def worker() -> None:
-        barrier.wait()
-        try:
-            outcome = refresh(issued.refresh_token)
-        except DomainError as error:
-            outcome = error.code
-        with lock:
-            outcomes.append(outcome)
-
-    threads = [threading.Thread(target=worker) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    outcomes = run_at_once(count, lambda: refresh(issued.refresh_token))
     winners = [outcome for outcome in outcomes if not isinstance(outcome, str)]
-    assert len(outcomes) == count
     assert len(winners) == 1
     assert sorted(outcome for outcome in outcomes if isinstance(outcome, str)) == ["invalid_refresh_token"] * (
         count - 1

@@ -1,6 +1,5 @@
 import base64
 import re
-import threading
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, unquote, urlparse
 
@@ -26,6 +25,7 @@ from paytime_app.services.two_factor import (
     verify_second_factor,
 )
 from paytime_app.services.users import create_user
+from tests.helpers import run_at_once
 
 # Ten seconds into a 30-second TOTP step, so shifting by whole steps never lands on a boundary.
 START = datetime(2030, 1, 1, 12, 0, 10, tzinfo=UTC)
@@ -317,29 +317,6 @@ def test_reset_two_factor_by_admin(clock, user):
         assert entry.target_id == str(user.id)
         assert session.exec(select(RecoveryCode)).all() == []
     assert refusal(reset_two_factor, user=user, actor=admin) == "two_factor_not_enabled"
-
-
-def run_at_once(count: int, work) -> list:
-    """Start `count` threads together; each result is a return value or the refusal's code."""
-    barrier = threading.Barrier(count)
-    results: list = []
-    lock = threading.Lock()
-
-    def worker() -> None:
-        barrier.wait()
-        try:
-            outcome = work()
-        except TwoFactorError as error:
-            outcome = error.code
-        with lock:
-            results.append(outcome)
-
-    threads = [threading.Thread(target=worker) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results
 
 
 def test_concurrent_same_totp_code_accepted_once(clock, user):
