@@ -3,6 +3,7 @@
 from paytime_app.models.audit import AuditLogEntry
 from paytime_app.models.credentials import OAuthIdentity, RecoveryCode, TotpCredential
 from paytime_app.models.jobs import Job, JobStatus
+from paytime_app.models.ledger import HoldStatus, LedgerAccount, LedgerEntry, LedgerHold, LedgerTransaction
 from paytime_app.models.mail import MailMessage, MailStatus
 from paytime_app.models.sessions import AuthChallenge, ChallengePurpose, KnownDevice, SessionKind, UserSession
 from paytime_app.models.signing_keys import SigningKey, SigningKeyStatus
@@ -12,9 +13,14 @@ __all__ = [
     "AuditLogEntry",
     "AuthChallenge",
     "ChallengePurpose",
+    "HoldStatus",
     "Job",
     "JobStatus",
     "KnownDevice",
+    "LedgerAccount",
+    "LedgerEntry",
+    "LedgerHold",
+    "LedgerTransaction",
     "MailMessage",
     "MailStatus",
     "OAuthIdentity",
