@@ -20,6 +20,13 @@ logger = logging.getLogger("paytime.live")
 
 _tabs_by_session: defaultdict[str, set[str]] = defaultdict(set)
 _tabs_by_user: defaultdict[str, set[str]] = defaultdict(set)
+# topic -> the state event a user's open tabs run when a message about them arrives.
+_refreshers: dict[str, list[Any]] = defaultdict(list)
+
+
+def refresh_on(topic: str, handler: Any) -> None:
+    """When `topic` arrives for a user, their open tabs run `handler` (it re-reads from the database)."""
+    _refreshers[topic].append(handler)
 
 
 def watch_tab(*, client_token: str, session_id: str, user_id: str) -> None:
@@ -36,6 +43,11 @@ async def _send(app: rx.App, client_token: str, events: list[Any]) -> None:
 
 
 async def _on_message(app: rx.App, message: bus.Message) -> None:
+    handlers = _refreshers.get(str(message.get("topic")), [])
+    if handlers and message.get("user_id"):
+        for client_token in list(_tabs_by_user.get(str(message["user_id"]), set())):
+            await _send(app, client_token, list(handlers))
+        return
     if message.get("topic") == "sessions.ended":
         expired = rx.redirect(f"{routes.SIGN_IN}?notice=session_expired")
         for session_id in message.get("session_ids", []):

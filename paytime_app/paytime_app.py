@@ -7,7 +7,7 @@ import logging
 import reflex as rx
 from reflex.event import EventSpec
 
-from paytime_app import routes
+from paytime_app import live, routes
 from paytime_app.api import create_api
 from paytime_app.lifespan import database_check, job_worker
 from paytime_app.live import run_live_updates
@@ -20,16 +20,20 @@ from paytime_app.pages.accounts import (
     verify_email_page,
 )
 from paytime_app.pages.admin import admin_users_page, audit_log_page
+from paytime_app.pages.checkout import mock_checkout_page
 from paytime_app.pages.errors import forbidden_page, not_found_page, server_error_page
 from paytime_app.pages.landing import landing_page
 from paytime_app.pages.mailbox import mailbox_page
+from paytime_app.pages.wallet import wallet_page
 from paytime_app.settings import get_settings
 from paytime_app.state.account import AccountState
 from paytime_app.state.accounts import PasswordResetState, SignInState, SignUpState, VerifyEmailState
 from paytime_app.state.admin import AdminUsersState, AuditLogState
 from paytime_app.state.auth import AuthState
+from paytime_app.state.checkout import MockCheckoutState
 from paytime_app.state.mailbox import MailboxState
 from paytime_app.state.middleware import EventCorrelationMiddleware
+from paytime_app.state.wallet import WalletState
 
 logger = logging.getLogger("paytime.events")
 
@@ -73,6 +77,14 @@ app.add_page(admin_users_page, route=routes.ADMIN_USERS, title="Users · PayTime
 app.add_page(
     audit_log_page, route=routes.ADMIN_AUDIT, title="Audit log · PayTime", on_load=AuditLogState.load_audit_log
 )
+app.add_page(wallet_page, route=routes.WALLET, title="Wallet · PayTime", on_load=WalletState.load_wallet)
+app.add_page(
+    mock_checkout_page,
+    route=routes.MOCK_CHECKOUT,
+    title="Test payment · PayTime",
+    on_load=MockCheckoutState.load_checkout,
+)
+live.refresh_on("payment.updated", WalletState.refresh)
 app.add_page(mailbox_page, route=routes.DEV_MAILBOX, title="Dev mailbox · PayTime", on_load=MailboxState.load_messages)
 app.add_page(forbidden_page, route=routes.FORBIDDEN, title="No access · PayTime", on_load=AuthState.load_viewer)
 app.add_page(server_error_page, route=routes.SERVER_ERROR, title="Error · PayTime", on_load=AuthState.load_viewer)

@@ -16,6 +16,7 @@ from paytime_app.services.accounts import confirm_api_device, register_account, 
 from paytime_app.services.sessions import (
     ACCESS_TOKEN_LIFETIME,
     IssuedSession,
+    authenticate_token,
     call_as_user,
     end_session_by_api_token,
     refresh_api_tokens,
@@ -28,8 +29,16 @@ bearer = HTTPBearer(auto_error=False, description="An access token from POST /ap
 BearerToken = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
-def access_token(credentials: HTTPAuthorizationCredentials | None) -> str | None:
-    return credentials.credentials if credentials else None
+def _authenticated_token(credentials: BearerToken) -> str:
+    """Check the access token before anything else about the request, so a stranger learns nothing."""
+    token = credentials.credentials if credentials else None
+    in_transaction(authenticate_token, token=token, kind=SessionKind.API)
+    assert token is not None
+    return token
+
+
+# Services re-check the token in their own transaction; this dependency makes refusals come first.
+AccessToken = Annotated[str, Depends(_authenticated_token)]
 
 
 class RegisterRequest(BaseModel):
@@ -136,14 +145,9 @@ def refresh(body: RefreshRequest, request: Request) -> TokenPair:
 
 
 @router.post("/auth/logout", status_code=204)
-def logout(credentials: BearerToken) -> Response:
+def logout(token: AccessToken) -> Response:
     """End this API session (both its tokens)."""
-    call_as_user(
-        end_session_by_api_token,
-        token=access_token(credentials),
-        kind=SessionKind.API,
-        access_token=access_token(credentials),
-    )
+    call_as_user(end_session_by_api_token, token=token, session_kind=SessionKind.API, access_token=token)
     return Response(status_code=204)
 
 
@@ -159,6 +163,6 @@ def _describe_me(*, session: Any, actor: User) -> Me:
 
 
 @router.get("/me", response_model=Me)
-def me(credentials: BearerToken) -> Me:
+def me(token: AccessToken) -> Me:
     """The account behind the access token."""
-    return call_as_user(_describe_me, token=access_token(credentials), kind=SessionKind.API)
+    return call_as_user(_describe_me, token=token, session_kind=SessionKind.API)

@@ -145,7 +145,7 @@ def finish_provider_sign_in(
             call_as_user(
                 link_oauth_identity,
                 token=request.cookies.get(SESSION_COOKIE),
-                kind=SessionKind.BROWSER,
+                session_kind=SessionKind.BROWSER,
                 actor_param="user",
                 profile=profile,
             )

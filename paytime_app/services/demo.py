@@ -6,11 +6,15 @@ from dataclasses import dataclass
 
 from sqlmodel import Session
 
-from paytime_app.models.users import Role
+from paytime_app.models.users import Role, User
+from paytime_app.money import Currency
+from paytime_app.services.ledger import transfer
 from paytime_app.services.users import create_user, get_user_by_email
+from paytime_app.services.wallets import WalletKind, wallet_address
 from paytime_app.settings import get_settings
 
 DEMO_PASSWORD = "paytime-demo-2026"  # noqa: S105  published in the README for demos
+DEMO_FUNDING = {Currency.NGN: 250_000_00, Currency.USD: 500_00}
 
 
 @dataclass(frozen=True)
@@ -44,8 +48,9 @@ def seed_demo_data(*, session: Session) -> list[str]:
         raise DemoDataRefused("demo data is never seeded when PAYTIME_ENV=production")
     created = []
     for account in DEMO_ACCOUNTS:
-        if get_user_by_email(session=session, email=account.email) is None:
-            create_user(
+        user = get_user_by_email(session=session, email=account.email)
+        if user is None:
+            user = create_user(
                 session=session,
                 email=account.email,
                 display_name=account.display_name,
@@ -54,4 +59,21 @@ def seed_demo_data(*, session: Session) -> list[str]:
                 email_verified=True,
             )
             created.append(account.email)
+        if account.role == Role.CUSTOMER:
+            _fund_wallets(session=session, user=user)
     return created
+
+
+def _fund_wallets(*, session: Session, user: User) -> None:
+    """Demo customers start with money in both currencies (keyed, so seeding twice funds once)."""
+    for currency, amount_minor in DEMO_FUNDING.items():
+        transfer(
+            session=session,
+            source="world",
+            destination=wallet_address(user.id, WalletKind.PRIMARY),
+            amount_minor=amount_minor,
+            currency=currency,
+            idempotency_key=f"demo:funding:{user.id}:{currency}",
+            kind="demo_funding",
+            description="Demo funds",
+        )

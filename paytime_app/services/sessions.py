@@ -240,7 +240,13 @@ def end_session(*, session: Session, token: str | None) -> None:
 
 
 def call_as_user(
-    service: Callable[..., T], /, *, token: str | None, kind: SessionKind, actor_param: str = "actor", **kwargs: Any
+    service: Callable[..., T],
+    /,
+    *,
+    token: str | None,
+    session_kind: SessionKind,
+    actor_param: str = "actor",
+    **kwargs: Any,
 ) -> T:
     """Run a service in one transaction as the user behind `token`, re-checked on every call.
 
@@ -248,7 +254,7 @@ def call_as_user(
     Raises SessionExpired or AccountDisabled before the service runs.
     """
     with unit_of_work() as session:
-        user, _record = authenticate_token(session=session, token=token, kind=kind)
+        user, _record = authenticate_token(session=session, token=token, kind=session_kind)
         return service(session=session, **{actor_param: user}, **kwargs)
 
 

@@ -74,12 +74,17 @@ class AuthState(rx.State):
         """Run one service call in its own transaction off the event loop (no signed-in user needed)."""
         return await asyncio.to_thread(functools.partial(in_transaction, service, **kwargs))
 
+    @staticmethod
+    async def _run(service: Callable[..., T], /, **kwargs: Any) -> T:
+        """Run a service that opens its own transactions (it checks the session itself) off the event loop."""
+        return await asyncio.to_thread(functools.partial(service, **kwargs))
+
     async def _call_as_viewer(self, service: Callable[..., T], /, *, actor_param: str = "actor", **kwargs: Any) -> T:
         """Run a service as the signed-in user; raises AuthenticationRequired if the session is gone."""
         token = self._cookie(SESSION_COOKIE)
         return await asyncio.to_thread(
             functools.partial(
-                call_as_user, service, token=token, kind=SessionKind.BROWSER, actor_param=actor_param, **kwargs
+                call_as_user, service, token=token, session_kind=SessionKind.BROWSER, actor_param=actor_param, **kwargs
             )
         )
 

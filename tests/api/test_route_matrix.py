@@ -24,6 +24,8 @@ PUBLIC = {
     ("GET", "/api/auth/signed-out"),
     ("GET", "/api/auth/oauth/{provider}/start"),
     ("GET", "/api/auth/oauth/{provider}/callback"),
+    # Authenticated by the provider's signature on the raw body, not by a user.
+    ("POST", "/api/webhooks/{provider}"),
 }
 
 
@@ -42,7 +44,8 @@ def api_routes() -> list[tuple[str, str]]:
 
 
 def concrete(path: str) -> str:
-    return path.replace("{provider}", "google").replace("{id}", "00000000-0000-0000-0000-000000000000")
+    nil = "00000000-0000-0000-0000-000000000000"
+    return path.replace("{provider}", "google").replace("{payment_id}", nil).replace("{wallet_id}", nil)
 
 
 @pytest.fixture

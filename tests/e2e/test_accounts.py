@@ -68,6 +68,7 @@ def confirm_new_device(page: Page, email: str) -> None:
         screenshot(page, "sign-in-new-device-code")
         page.get_by_label("Code").fill(latest_device_code(email))
         page.get_by_role("button", name="Continue").click()
+        expect(page).not_to_have_url(re.compile(r"/sign-in"))
 
 
 def test_sign_in_and_sign_out(page: Page):

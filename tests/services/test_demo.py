@@ -3,8 +3,10 @@ from sqlmodel import select
 
 from paytime_app.db import in_transaction, unit_of_work
 from paytime_app.models.users import Role, User
-from paytime_app.services.demo import DEMO_ACCOUNTS, DEMO_PASSWORD, DemoDataRefused, seed_demo_data
+from paytime_app.services.demo import DEMO_ACCOUNTS, DEMO_FUNDING, DEMO_PASSWORD, DemoDataRefused, seed_demo_data
+from paytime_app.services.ledger import find_ledger_problems, get_balance
 from paytime_app.services.passwords import verify_password
+from paytime_app.services.wallets import WalletKind, wallet_address
 
 
 def test_seed_demo_data_is_idempotent(engine):
@@ -26,3 +28,21 @@ def test_seed_demo_data_refused_in_production(engine, settings_env):
         in_transaction(seed_demo_data)
     with unit_of_work() as session:
         assert session.exec(select(User)).all() == []
+
+
+def test_seed_demo_data_funds_customer_wallets_once(engine):
+    in_transaction(seed_demo_data)
+    in_transaction(seed_demo_data)
+    with unit_of_work() as session:
+        ada = session.exec(select(User).where(User.email == "ada@paytime.local")).one()
+        admin = session.exec(select(User).where(User.email == "admin@paytime.local")).one()
+        for currency, amount in DEMO_FUNDING.items():
+            assert (
+                get_balance(session=session, address=wallet_address(ada.id, WalletKind.PRIMARY), currency=currency)
+                == amount
+            )
+            assert (
+                get_balance(session=session, address=wallet_address(admin.id, WalletKind.PRIMARY), currency=currency)
+                == 0
+            )
+        assert find_ledger_problems(session=session) == []

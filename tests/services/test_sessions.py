@@ -362,7 +362,10 @@ def whoami(*, session: Session, actor: User, note: str) -> tuple:
 
 def test_call_as_user_runs_service_with_actor(user):
     issued = browser(user)
-    assert call_as_user(whoami, token=issued.token, kind=SessionKind.BROWSER, note="hi") == ("ada@example.com", "hi")
+    assert call_as_user(whoami, token=issued.token, session_kind=SessionKind.BROWSER, note="hi") == (
+        "ada@example.com",
+        "hi",
+    )
 
 
 def test_call_as_user_passes_user_under_another_name(user):
@@ -371,7 +374,9 @@ def test_call_as_user_passes_user_under_another_name(user):
     def own_email(*, session: Session, user: User) -> str:
         return user.email
 
-    assert call_as_user(own_email, token=issued.token, kind=SessionKind.BROWSER, actor_param="user") == user.email
+    assert (
+        call_as_user(own_email, token=issued.token, session_kind=SessionKind.BROWSER, actor_param="user") == user.email
+    )
 
 
 def test_call_as_user_revoked_token_refused_before_service_runs(user):
@@ -383,7 +388,7 @@ def test_call_as_user_revoked_token_refused_before_service_runs(user):
         calls.append(kwargs)
 
     with pytest.raises(DomainError) as caught:
-        call_as_user(service, token=issued.token, kind=SessionKind.BROWSER)
+        call_as_user(service, token=issued.token, session_kind=SessionKind.BROWSER)
     assert caught.value.code == "session_expired"
     assert calls == []
 
@@ -391,11 +396,11 @@ def test_call_as_user_revoked_token_refused_before_service_runs(user):
 def test_call_as_user_wrong_kind_or_disabled_refused(user):
     issued = api(user)
     with pytest.raises(DomainError) as caught:
-        call_as_user(whoami, token=issued.token, kind=SessionKind.BROWSER, note="x")
+        call_as_user(whoami, token=issued.token, session_kind=SessionKind.BROWSER, note="x")
     assert caught.value.code == "session_expired"
     set_active(user, False)
     with pytest.raises(DomainError) as caught:
-        call_as_user(whoami, token=issued.token, kind=SessionKind.API, note="x")
+        call_as_user(whoami, token=issued.token, session_kind=SessionKind.API, note="x")
     assert caught.value.code == "account_disabled"
 
 
@@ -408,6 +413,6 @@ def test_call_as_user_service_failure_rolls_back(user):
         raise DomainError("no", code="refused")
 
     with pytest.raises(DomainError):
-        call_as_user(rename_then_fail, token=issued.token, kind=SessionKind.BROWSER)
+        call_as_user(rename_then_fail, token=issued.token, session_kind=SessionKind.BROWSER)
     with unit_of_work() as session:
         assert session.get(User, user.id).display_name == "Ada"

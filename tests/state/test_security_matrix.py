@@ -17,15 +17,20 @@ from sqlmodel import col, func, select
 from paytime_app.db import in_transaction, unit_of_work
 from paytime_app.models.audit import AuditLogEntry
 from paytime_app.models.credentials import TotpCredential
+from paytime_app.models.ledger import LedgerEntry
+from paytime_app.models.payments import Payment, PaymentPurpose
 from paytime_app.models.sessions import UserSession
 from paytime_app.models.users import Role, User
+from paytime_app.services.payments import create_payment
 from paytime_app.services.sessions import ClientInfo, start_browser_session
 from paytime_app.services.users import create_user
 from paytime_app.state.account import AccountState
 from paytime_app.state.accounts import PasswordResetState, SignInState, SignUpState, VerifyEmailState
 from paytime_app.state.admin import AdminUsersState, AuditLogState
 from paytime_app.state.auth import AuthState
+from paytime_app.state.checkout import MockCheckoutState
 from paytime_app.state.mailbox import MailboxState
+from paytime_app.state.wallet import WalletState
 from tests.state.harness import make_state, run_handler
 
 # Handlers anyone may call: they act only on what the caller proves (a password, a link, a code).
@@ -36,6 +41,8 @@ PUBLIC = {
     VerifyEmailState: {"load_verification"},
     PasswordResetState: {"load_forgot_password", "submit_reset_request", "load_reset_password", "submit_new_password"},
     MailboxState: {"load_messages", "filter_by_address"},  # dev mode only; the service refuses in production
+    # The mock provider's hosted page: like a real provider's, reached by an unguessable checkout id.
+    MockCheckoutState: {"load_checkout", "pay", "fail"},
 }
 
 # Data each protected state shows; it must stay empty for a refused caller.
@@ -43,11 +50,22 @@ SHOWN = {
     AccountState: ("email", "sessions", "linked_providers", "enrollment_secret", "recovery_codes"),
     AdminUsersState: ("rows",),
     AuditLogState: ("entries",),
+    WalletState: ("wallets", "history", "payments"),
 }
 
 
-def protected_calls(victim: User, victim_session: UserSession) -> dict[type, dict[str, tuple[Any, ...]]]:
+def protected_calls(
+    victim: User, victim_session: UserSession, victim_payment_id: str = "00000000-0000-0000-0000-000000000000"
+) -> dict[type, dict[str, tuple[Any, ...]]]:
     return {
+        WalletState: {
+            "load_wallet": (),
+            "refresh": (),
+            "show_history": ("wallet:NGN",),
+            "go_to_history_page": (1,),
+            "submit_top_up": ({"amount": "100", "currency": "NGN", "provider": "mock", "purpose": "wallet_topup"},),
+            "verify": (victim_payment_id,),
+        },
         AccountState: {
             "load_account": (),
             "start_two_factor": (),
@@ -103,8 +121,10 @@ def snapshot() -> tuple:
         users = tuple(session.exec(select(User.id, User.role, User.is_active).order_by(User.email)).all())
         revoked = session.exec(select(func.count()).where(col(UserSession.revoked_at).is_not(None))).one()
         audit = session.exec(select(func.count()).select_from(AuditLogEntry)).one()
+        payments = tuple(session.exec(select(Payment.id, Payment.status).order_by(Payment.reference)).all())
+        ledger = session.exec(select(func.count()).select_from(LedgerEntry)).one()
         totp = session.exec(select(func.count()).select_from(TotpCredential)).one()
-    return users, revoked, audit, totp
+    return users, revoked, audit, totp, payments, ledger
 
 
 @pytest.fixture
@@ -199,4 +219,24 @@ def test_revoked_session_cookie_is_refused_by_every_account_handler(people):
         asyncio.run(run_handler(stale, name, *args))
         assert not stale.email
         assert not stale.sessions
+    assert snapshot() == before
+
+
+def test_wallet_handlers_cannot_see_or_verify_another_users_payment(people):
+    victim, _token, _session = people["victim"]
+    payment = in_transaction(
+        create_payment,
+        actor=victim,
+        purpose=PaymentPurpose.WALLET_TOPUP,
+        amount_minor=5_000,
+        currency="NGN",
+        provider="mock",
+        idempotency_key="victim-key-1",
+    )
+    before = snapshot()
+    state = make_state(WalletState, session_token=people["customer"][1])
+    asyncio.run(run_handler(state, "load_wallet"))
+    asyncio.run(run_handler(state, "verify", str(payment.id)))
+    assert state.notice == "That payment does not exist."
+    assert all(row["reference"] != payment.reference for row in state.payments)
     assert snapshot() == before

@@ -1,0 +1,562 @@
+"""Payments collected through providers.
+
+Design overview: a customer's request creates a `payment` row (pending), idempotent per user and
+key. The provider is then called outside any database transaction, with an idempotency key derived
+from the payment id, and the answer (its reference and checkout URL) is stored: processing. What
+happens next reaches us three ways, and all of them go through `apply_provider_report`: a verified
+webhook (`ingest_webhook`, the event stored once in the same transaction as its effect), the
+customer's "verify" (`verify_payment`), and reconciliation of stuck payments (`reconcile_payments`).
+Statuses only move forward; a report that would move a payment backwards, or repeat a move, changes
+nothing, so duplicates and any order of events end in the same state. Success credits the wallet
+through the ledger in the same transaction, keyed by the payment, so it happens once. A provider that
+is down makes the payment fail with `provider_unavailable`; it never becomes "succeeded" unless the
+provider said so for exactly our reference, amount and currency.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+import httpx
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlmodel import Session, col, or_, select
+
+from paytime_app.bus import publish_after_commit
+from paytime_app.db import for_update, unit_of_work
+from paytime_app.errors import DomainError, NotFound, ServiceUnavailable, ValidationFailed
+from paytime_app.models.base import utcnow
+from paytime_app.models.payments import Payment, PaymentPurpose, PaymentStatus, PaymentStatusChange, ProviderEvent
+from paytime_app.models.sessions import SessionKind
+from paytime_app.models.users import User
+from paytime_app.money import Currency, Money, format_money, parse_currency, require_positive
+from paytime_app.services import rate_limits
+from paytime_app.services.jobs import enqueue_job, job_handler
+from paytime_app.services.ledger import IdempotencyMismatch, Posting, post_transaction
+from paytime_app.services.providers.base import (
+    CheckoutRequest,
+    ProviderPayment,
+    ProviderPaymentStatus,
+    ProviderRefused,
+    ProviderUnavailable,
+    check_payment,
+)
+from paytime_app.services.providers.mock import MockProvider
+from paytime_app.services.providers.registry import PROVIDER_SLUGS, available_providers, get_provider
+from paytime_app.services.sessions import authenticate_token
+from paytime_app.services.wallets import WalletKind, wallet_address
+from paytime_app.settings import get_settings
+
+logger = logging.getLogger("paytime.payments")
+
+MAX_PAYMENT_MINOR = 100_000_000_00  # 100 million in major units: above it, talk to support
+RECONCILE_AFTER = timedelta(minutes=10)
+RECONCILE_BATCH = 50
+PROVIDER_METHODS = {"mock": "mock", "stripe": "card", "monnify": "bank_transfer", "flutterwave": "card"}
+
+# Forward-only: a status may move only along these edges.
+TRANSITIONS: dict[PaymentStatus, frozenset[PaymentStatus]] = {
+    PaymentStatus.PENDING: frozenset(
+        {PaymentStatus.PROCESSING, PaymentStatus.SUCCEEDED, PaymentStatus.FAILED, PaymentStatus.CANCELLED}
+    ),
+    PaymentStatus.PROCESSING: frozenset({PaymentStatus.SUCCEEDED, PaymentStatus.FAILED, PaymentStatus.CANCELLED}),
+    PaymentStatus.SUCCEEDED: frozenset({PaymentStatus.REFUNDED, PaymentStatus.PARTIALLY_REFUNDED}),
+    PaymentStatus.PARTIALLY_REFUNDED: frozenset({PaymentStatus.REFUNDED, PaymentStatus.PARTIALLY_REFUNDED}),
+}
+_REPORTED = {
+    ProviderPaymentStatus.PENDING: PaymentStatus.PROCESSING,
+    ProviderPaymentStatus.PROCESSING: PaymentStatus.PROCESSING,
+    ProviderPaymentStatus.SUCCEEDED: PaymentStatus.SUCCEEDED,
+    ProviderPaymentStatus.FAILED: PaymentStatus.FAILED,
+    ProviderPaymentStatus.CANCELLED: PaymentStatus.CANCELLED,
+}
+_CREDITED_WALLET = {
+    PaymentPurpose.WALLET_TOPUP: WalletKind.PRIMARY,
+    PaymentPurpose.CALL_CREDITS: WalletKind.CALL_CREDITS,
+}
+
+
+class PurposeNotSupported(ValidationFailed):
+    code = "purpose_not_supported"
+    default_message = "Pay for bookings from the booking page."
+
+
+class AmountTooLarge(ValidationFailed):
+    code = "amount_too_large"
+    default_message = "That amount is above the limit for one payment."
+
+
+class WebhookBusy(ServiceUnavailable):
+    code = "webhook_busy"
+    default_message = "The payment is being updated; please retry."
+
+
+# --- creating a payment and its checkout ---------------------------------------------------------
+
+
+def _request_hash(**fields: object) -> str:
+    return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _new_reference() -> str:
+    return "PAY-" + "".join(secrets.choice("0123456789ABCDEFGHJKMNPQRSTVWXYZ") for _ in range(10))
+
+
+def create_payment(
+    *,
+    session: Session,
+    actor: User,
+    purpose: PaymentPurpose,
+    amount_minor: int,
+    currency: str,
+    provider: str,
+    idempotency_key: str,
+) -> Payment:
+    """Record the customer's intent to pay (pending); the same key and request return the same payment.
+
+    Raises InvalidAmount, AmountTooLarge, UnsupportedCurrency, PurposeNotSupported, ValidationFailed
+    (unknown_provider), ProviderUnavailable (a known provider not configured or down),
+    IdempotencyMismatch (same key, other request), RateLimited.
+    """
+    amount_minor = require_positive(amount_minor)
+    if amount_minor > MAX_PAYMENT_MINOR:
+        raise AmountTooLarge()
+    money_currency = parse_currency(currency)
+    purpose = PaymentPurpose(purpose)
+    if purpose not in _CREDITED_WALLET:
+        raise PurposeNotSupported()
+    if provider not in PROVIDER_SLUGS:
+        raise ValidationFailed("Choose one of the payment methods offered.", code="unknown_provider")
+    if provider not in available_providers():
+        raise ProviderUnavailable(provider=provider)
+    request_hash = _request_hash(purpose=purpose, amount=amount_minor, currency=money_currency, provider=provider)
+    existing = session.exec(
+        select(Payment).where(Payment.user_id == actor.id, Payment.idempotency_key == idempotency_key)
+    ).first()
+    if existing is not None:
+        if existing.request_hash != request_hash:
+            raise IdempotencyMismatch("That idempotency key was used for a different payment.")
+        return existing
+    rate_limits.enforce_rate_limit(rate_limits.MONEY_ACTION_PER_USER, f"user:{actor.id}")
+    payment = Payment(
+        reference=_new_reference(),
+        user_id=actor.id,
+        purpose=purpose,
+        provider=provider,
+        method=PROVIDER_METHODS[provider],
+        amount_minor=amount_minor,
+        currency=str(money_currency),
+        idempotency_key=idempotency_key,
+        request_hash=request_hash,
+    )
+    try:
+        with session.begin_nested():
+            session.add(payment)
+            _record_change(session, payment, None, PaymentStatus.PENDING, source="api")
+    except IntegrityError:
+        # Another request with the same key won the race: answer as it did.
+        return create_payment(
+            session=session,
+            actor=actor,
+            purpose=purpose,
+            amount_minor=amount_minor,
+            currency=currency,
+            provider=provider,
+            idempotency_key=idempotency_key,
+        )
+    return payment
+
+
+def open_checkout(*, payment_id: uuid.UUID, return_url: str) -> Payment:
+    """Ask the provider for a hosted checkout (outside any transaction) and store where to send the payer.
+
+    A payment that already has a checkout keeps it. If the provider is down or refuses, the payment
+    fails with that reason and the error is raised so the payer can choose another method.
+    Raises ProviderUnavailable, ProviderRefused.
+    """
+    with unit_of_work() as session:
+        payment = _get(session, payment_id)
+        if payment.checkout_url or payment.status != PaymentStatus.PENDING:
+            return payment
+        user = session.get(User, payment.user_id)
+        assert user is not None
+        request = CheckoutRequest(
+            reference=payment.reference,
+            amount_minor=payment.amount_minor,
+            currency=Currency(payment.currency),
+            customer_email=user.email,
+            customer_name=user.display_name,
+            description=_describe(payment),
+            return_url=return_url,
+            idempotency_key=f"paytime:{payment.id}:checkout",
+        )
+    try:
+        checkout = get_provider(payment.provider).create_checkout(request)
+    except (ProviderUnavailable, ProviderRefused) as error:
+        with unit_of_work() as session:
+            payment = _lock(session, payment_id)
+            if payment.checkout_url is not None:
+                return payment  # another attempt opened it meanwhile: that checkout is live, keep it
+            _move(session, payment, PaymentStatus.FAILED, source="api", reason=error.code)
+        raise
+    with unit_of_work() as session:
+        payment = _lock(session, payment_id)
+        if payment.checkout_url is None:
+            payment.provider_reference = checkout.provider_reference
+            payment.checkout_url = checkout.checkout_url
+            _move(session, payment, PaymentStatus.PROCESSING, source="api", reason="checkout_opened")
+        return payment
+
+
+def _describe(payment: Payment) -> str:
+    what = "Wallet top-up" if payment.purpose == PaymentPurpose.WALLET_TOPUP else "Call credits"
+    return f"{what} {format_money(payment.amount_minor, payment.currency)} ({payment.reference})"
+
+
+# --- what providers tell us -----------------------------------------------------------------------
+
+
+def apply_provider_report(*, session: Session, payment: Payment, report: ProviderPayment, source: str) -> Payment:
+    """Move a (locked) payment as far forward as the provider's report allows; credit on success, once."""
+    report = check_payment(
+        report, reference=payment.reference, expected=Money(payment.amount_minor, Currency(payment.currency))
+    )
+    target = _REPORTED[report.status]
+    if target not in TRANSITIONS.get(PaymentStatus(payment.status), frozenset()):
+        return payment  # a duplicate, or an event arriving after a later one: nothing to do
+    if payment.provider_reference is None:
+        payment.provider_reference = report.provider_reference
+    if target == PaymentStatus.SUCCEEDED:
+        credited = post_transaction(
+            session=session,
+            postings=[
+                Posting(
+                    f"provider:{payment.provider}:clearing",
+                    wallet_address(payment.user_id, _CREDITED_WALLET[PaymentPurpose(payment.purpose)]),
+                    payment.amount_minor,
+                    Currency(payment.currency),
+                )
+            ],
+            kind=str(payment.purpose),
+            idempotency_key=f"payment:{payment.id}:credit",
+            description=_describe(payment),
+            metadata={"payment_id": str(payment.id)},
+        )
+        payment.ledger_transaction_id = credited.id
+    _move(session, payment, target, source=source, reason=report.failure_reason)
+    return payment
+
+
+@dataclass(frozen=True)
+class WebhookOutcome:
+    status: str  # processed | duplicate | ignored
+    payment_reference: str | None = None
+
+
+def ingest_webhook(*, provider: str, headers: dict[str, str], raw_body: bytes) -> WebhookOutcome:
+    """Verify a webhook on its raw body, then store it once together with its effect.
+
+    A rejected webhook writes nothing. Raises NotFound (unknown provider), WebhookRejected,
+    ProviderUnavailable (a provider whose webhooks must be confirmed is unreachable: retry later),
+    WebhookBusy (the payment is locked: retry later).
+    """
+    try:
+        adapter = get_provider(provider)
+    except ProviderUnavailable:
+        raise NotFound("No such payment provider.") from None
+    event = adapter.parse_webhook(headers=headers, raw_body=raw_body)
+    report = event.payment
+    if report is not None and adapter.webhook_needs_fetch:
+        with unit_of_work() as session:
+            payment = _find_for_report(session, provider, report)
+            expected = Money(payment.amount_minor, Currency(payment.currency)) if payment else None
+            reference = payment.reference if payment else ""
+        if expected is not None:
+            report = adapter.fetch_payment(
+                provider_reference=report.provider_reference, reference=reference, expected=expected
+            )
+    try:
+        with unit_of_work() as session:
+            try:
+                with session.begin_nested():
+                    stored = ProviderEvent(
+                        provider=provider, event_id=event.event_id, event_type=event.event_type, payload=event.raw
+                    )
+                    session.add(stored)
+            except IntegrityError:
+                return WebhookOutcome(status="duplicate")
+            if report is None:
+                return WebhookOutcome(status="ignored")
+            payment = _find_for_report(session, provider, report, lock=True)
+            if payment is None:
+                logger.warning(
+                    "webhook for an unknown payment", extra={"provider": provider, "event_id": event.event_id}
+                )
+                return WebhookOutcome(status="ignored")
+            stored.payment_id = payment.id
+            apply_provider_report(session=session, payment=payment, report=report, source="webhook")
+            return WebhookOutcome(status="processed", payment_reference=payment.reference)
+    except OperationalError as error:
+        logger.warning("webhook could not lock its payment", exc_info=error)
+        raise WebhookBusy() from None
+
+
+def _find_for_report(session: Session, provider: str, report: ProviderPayment, *, lock: bool = False) -> Payment | None:
+    matches = col(Payment.provider_reference) == report.provider_reference
+    if report.reference:
+        matches = or_(matches, col(Payment.reference) == report.reference)
+    statement = select(Payment).where(Payment.provider == provider, matches)
+    return session.exec(for_update(statement) if lock else statement).first()
+
+
+def verify_payment(*, token: str | None, kind: SessionKind, payment_id: uuid.UUID) -> Payment:
+    """The payer's "verify": ask the provider now, never trusting the client.
+
+    Raises SessionExpired, NotFound (not the payer's payment), ProviderUnavailable.
+    """
+    with unit_of_work() as session:
+        actor, _ = authenticate_token(session=session, token=token, kind=kind)
+        payment = get_payment(session=session, actor=actor, payment_id=payment_id)
+    return _refresh_from_provider(payment, source="verify")
+
+
+def _refresh_from_provider(payment: Payment, *, source: str) -> Payment:
+    if payment.provider_reference is None or PaymentStatus(payment.status) not in (
+        PaymentStatus.PENDING,
+        PaymentStatus.PROCESSING,
+    ):
+        return payment
+    report = get_provider(payment.provider).fetch_payment(
+        provider_reference=payment.provider_reference,
+        reference=payment.reference,
+        expected=Money(payment.amount_minor, Currency(payment.currency)),
+    )
+    with unit_of_work() as session:
+        locked = _lock(session, payment.id)
+        return apply_provider_report(session=session, payment=locked, report=report, source=source)
+
+
+def reconcile_payments(*, older_than: timedelta = RECONCILE_AFTER, limit: int = RECONCILE_BATCH) -> int:
+    """Ask providers about payments stuck in processing; running it twice changes nothing more."""
+    cutoff = utcnow() - older_than
+    with unit_of_work() as session:
+        stuck = list(
+            session.exec(
+                select(Payment)
+                .where(
+                    Payment.status == PaymentStatus.PROCESSING,
+                    col(Payment.updated_at) < cutoff,
+                    col(Payment.provider_reference).is_not(None),
+                )
+                .order_by(col(Payment.updated_at))
+                .limit(limit)
+            ).all()
+        )
+    settled = 0
+    for payment in stuck:
+        try:
+            after = _refresh_from_provider(payment, source="reconcile")
+        except DomainError as error:
+            logger.warning(
+                "reconciliation could not ask the provider", extra={"payment": payment.reference, "code": error.code}
+            )
+            continue
+        settled += after.status != PaymentStatus.PROCESSING
+    return settled
+
+
+@job_handler("payments.reconcile")
+def reconcile_job(*, session: Session, payload: dict[str, object]) -> None:  # noqa: ARG001  job interface
+    """Reconcile now, and book the next run (one per slot, however many workers book it)."""
+    reconcile_payments()
+    schedule_reconciliation(session=session)
+
+
+def schedule_reconciliation(*, session: Session) -> None:
+    """Book the next reconciliation run five minutes from now (deduplicated per five-minute slot)."""
+    next_run = utcnow() + timedelta(minutes=5)
+    slot = int(next_run.timestamp()) // 300
+    enqueue_job(
+        session=session,
+        kind="payments.reconcile",
+        payload={},
+        run_at=next_run,
+        dedupe_key=f"payments.reconcile:{slot}",
+        max_attempts=3,
+    )
+
+
+# --- reading ----------------------------------------------------------------------------------------
+
+
+def get_payment(*, session: Session, actor: User, payment_id: uuid.UUID) -> Payment:
+    """One of the actor's payments; anyone else's looks missing. Raises NotFound."""
+    payment = session.get(Payment, payment_id)
+    if payment is None or payment.user_id != actor.id:
+        raise NotFound("That payment does not exist.")
+    return payment
+
+
+def list_own_payments(*, session: Session, actor: User, page: int = 1, page_size: int = 20) -> list[Payment]:
+    page, page_size = max(page, 1), min(max(page_size, 1), 100)
+    return list(
+        session.exec(
+            select(Payment)
+            .where(Payment.user_id == actor.id)
+            .order_by(col(Payment.created_at).desc())
+            .offset((page - 1) * page_size)
+            .limit(page_size)
+        ).all()
+    )
+
+
+def list_status_changes(*, session: Session, payment: Payment) -> list[PaymentStatusChange]:
+    return list(
+        session.exec(
+            select(PaymentStatusChange)
+            .where(PaymentStatusChange.payment_id == payment.id)
+            .order_by(col(PaymentStatusChange.created_at))
+        ).all()
+    )
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+
+
+def _get(session: Session, payment_id: uuid.UUID) -> Payment:
+    payment = session.get(Payment, payment_id)
+    if payment is None:
+        raise NotFound("That payment does not exist.")
+    return payment
+
+
+def _lock(session: Session, payment_id: uuid.UUID) -> Payment:
+    payment = session.exec(for_update(select(Payment).where(Payment.id == payment_id))).first()
+    if payment is None:
+        raise NotFound("That payment does not exist.")
+    return payment
+
+
+def _move(session: Session, payment: Payment, target: PaymentStatus, *, source: str, reason: str | None) -> None:
+    if target not in TRANSITIONS.get(PaymentStatus(payment.status), frozenset()):
+        return
+    _record_change(session, payment, PaymentStatus(payment.status), target, source=source, reason=reason)
+    payment.status = target
+    payment.updated_at = utcnow()
+    if target == PaymentStatus.FAILED:
+        payment.failure_reason = (reason or "failed")[:200]
+    publish_after_commit(
+        session, "payment.updated", user_id=str(payment.user_id), payment_id=str(payment.id), status=str(target)
+    )
+
+
+def _record_change(
+    session: Session,
+    payment: Payment,
+    before: PaymentStatus | None,
+    after: PaymentStatus,
+    *,
+    source: str,
+    reason: str | None = None,
+) -> None:
+    session.add(
+        PaymentStatusChange(
+            payment_id=payment.id,
+            from_status=before,
+            to_status=after,
+            source=source,
+            reason=(reason or None) and reason[:200],
+        )
+    )
+
+
+def default_return_url() -> str:
+    return f"{get_settings().base_url}/wallet"
+
+
+def start_checkout(
+    *,
+    token: str | None,
+    kind: SessionKind,
+    purpose: PaymentPurpose,
+    amount_minor: int,
+    currency: str,
+    provider: str,
+    idempotency_key: str,
+    return_url: str,
+) -> Payment:
+    """What a payer's "Pay" does: record the payment as the signed-in user, then open its checkout.
+
+    Raises what create_payment and open_checkout raise.
+    """
+    with unit_of_work() as session:
+        actor, _ = authenticate_token(session=session, token=token, kind=kind)
+        payment = create_payment(
+            session=session,
+            actor=actor,
+            purpose=purpose,
+            amount_minor=amount_minor,
+            currency=currency,
+            provider=provider,
+            idempotency_key=idempotency_key,
+        )
+    return open_checkout(payment_id=payment.id, return_url=return_url)
+
+
+# --- the mock provider's hosted page ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MockCheckoutView:
+    provider_reference: str
+    reference: str
+    amount_minor: int
+    currency: Currency
+    description: str
+    return_url: str
+    settled: bool
+
+
+def describe_mock_checkout(*, provider_reference: str) -> MockCheckoutView:
+    """What the mock's payment page shows. Raises NotFound."""
+    checkout = _mock().get_checkout(provider_reference)
+    if checkout is None:
+        raise NotFound("That payment page does not exist or has expired.")
+    return MockCheckoutView(
+        provider_reference=checkout.provider_reference,
+        reference=checkout.reference,
+        amount_minor=checkout.amount_minor,
+        currency=checkout.currency,
+        description=checkout.description,
+        return_url=checkout.return_url,
+        settled=checkout.status
+        in (ProviderPaymentStatus.SUCCEEDED, ProviderPaymentStatus.FAILED, ProviderPaymentStatus.CANCELLED),
+    )
+
+
+def complete_mock_checkout(*, provider_reference: str, outcome: ProviderPaymentStatus) -> str:
+    """The payer's click on the mock page: the mock records it and delivers its signed webhook to our
+    webhook route over HTTP, exactly as a real provider would; returns where to send the payer.
+
+    If the delivery fails the payment stays processing until "verify" or reconciliation asks the mock.
+    Raises NotFound.
+    """
+    headers, body = _mock().settle_checkout(provider_reference=provider_reference, outcome=outcome)
+    checkout = describe_mock_checkout(provider_reference=provider_reference)
+    try:
+        response = httpx.post(f"{get_settings().base_url}/api/webhooks/mock", headers=headers, content=body, timeout=10)
+        response.raise_for_status()
+    except httpx.HTTPError:
+        logger.warning("the mock could not deliver its webhook", extra={"payment": checkout.reference})
+    return checkout.return_url
+
+
+def _mock() -> MockProvider:
+    provider = get_provider("mock")
+    assert isinstance(provider, MockProvider)
+    return provider

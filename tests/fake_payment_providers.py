@@ -1,0 +1,498 @@
+"""Fake Stripe, Monnify and Flutterwave APIs on loopback, one server, for the provider adapter tests.
+
+Each fake checks what the real API checks, so the adapters' real HTTP/SDK code runs end to end:
+
+- Stripe: `Authorization: Bearer <secret key>`; `POST /v1/checkout/sessions` (form-encoded, as the SDK
+  sends it) requires an `Idempotency-Key`: the same key with the same body replays the first
+  session, with another body answers 400 `idempotency_error`; `GET /v1/checkout/sessions/{id}`.
+- Monnify: `POST /api/v1/auth/login` with Basic api_key:secret_key issues expiring bearer tokens;
+  `POST /api/v1/merchant/transactions/init-transaction` (amount a JSON number in naira, duplicate
+  paymentReference refused), `GET /api/v2/transactions/{transactionReference}` (percent-encoded),
+  `GET /api/v2/merchant/transactions/query?paymentReference=`.
+- Flutterwave: `Authorization: Bearer <secret key>`; `POST /v3/payments` returns a hosted link;
+  `GET /v3/transactions/{id}/verify`, `GET /v3/transactions/verify_by_reference?tx_ref=`.
+
+Knobs: `fail(route, times, status)` answers the next requests to a route with an error status;
+`hang(route, times)` makes them wait `hang_seconds` before answering (the request is still
+processed, as when a response is lost); `flutterwave_pay(...)` and friends play the payer, and can
+record a wrong amount, currency or tx_ref. `requests` records every request.
+
+Routes: stripe.create, stripe.retrieve, monnify.login, monnify.init, monnify.verify, monnify.query,
+flutterwave.payments, flutterwave.verify, flutterwave.verify_by_reference.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import secrets
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+STRIPE_SECRET_KEY = "sk_test_fake_paytime_0123456789"
+STRIPE_WEBHOOK_SECRET = "whsec_fake_paytime_0123456789"
+MONNIFY_API_KEY = "MK_TEST_FAKEPAYTIME"
+MONNIFY_SECRET_KEY = "FAKEPAYTIMESECRETKEY0123456789AB"
+MONNIFY_CONTRACT_CODE = "7059707855"
+FLUTTERWAVE_SECRET_KEY = "FLWSECK_TEST-fakepaytime0123456789-X"
+FLUTTERWAVE_SECRET_HASH = "fake-paytime-flutterwave-hash"
+
+
+@dataclass
+class Recorded:
+    route: str
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class FakePaymentProviders:
+    host: str = "127.0.0.1"
+    hang_seconds: float = 1.5
+    monnify_token_lifetime: int = 3600
+    requests: list[Recorded] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.lock = threading.Lock()
+        self._failures: dict[str, list[int]] = {}
+        self._hangs: dict[str, int] = {}
+        self._ids = itertools.count(1)
+        self.stripe_sessions: dict[str, dict[str, Any]] = {}
+        self.stripe_idempotency: dict[str, tuple[bytes, str]] = {}
+        self.monnify_tokens: dict[str, float] = {}
+        self.monnify_transactions: dict[str, dict[str, Any]] = {}
+        self.flutterwave_links: dict[str, dict[str, Any]] = {}
+        self.flutterwave_transactions: dict[int, dict[str, Any]] = {}
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("FakePaymentProviders is not started")
+        return f"http://{self.host}:{self._server.server_address[1]}"
+
+    def start(self) -> FakePaymentProviders:
+        handler = type("FakePaymentHandler", (_Handler,), {"fake": self})
+        self._server = _Server((self.host, 0), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-payments", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = None
+
+    def __enter__(self) -> FakePaymentProviders:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def settings_env(self) -> dict[str, str]:
+        """Environment variables that point PayTime's adapters at this server."""
+        return {
+            "STRIPE_SECRET_KEY": STRIPE_SECRET_KEY,
+            "STRIPE_WEBHOOK_SECRET": STRIPE_WEBHOOK_SECRET,
+            "STRIPE_API_BASE": self.base_url,
+            "MONNIFY_API_KEY": MONNIFY_API_KEY,
+            "MONNIFY_SECRET_KEY": MONNIFY_SECRET_KEY,
+            "MONNIFY_CONTRACT_CODE": MONNIFY_CONTRACT_CODE,
+            "MONNIFY_BASE_URL": self.base_url,
+            "FLUTTERWAVE_SECRET_KEY": FLUTTERWAVE_SECRET_KEY,
+            "FLUTTERWAVE_SECRET_HASH": FLUTTERWAVE_SECRET_HASH,
+            "FLUTTERWAVE_BASE_URL": self.base_url,
+        }
+
+    # -- knobs -----------------------------------------------------------------------------------
+
+    def fail(self, route: str, times: int = 1, status: int = 500) -> None:
+        with self.lock:
+            self._failures.setdefault(route, []).extend([status] * times)
+
+    def hang(self, route: str, times: int = 1) -> None:
+        with self.lock:
+            self._hangs[route] = self._hangs.get(route, 0) + times
+
+    def count(self, route: str) -> int:
+        return sum(1 for request in self.requests if request.route == route)
+
+    def take_failure(self, route: str) -> int | None:
+        with self.lock:
+            pending = self._failures.get(route)
+            return pending.pop(0) if pending else None
+
+    def take_hang(self, route: str) -> bool:
+        with self.lock:
+            if self._hangs.get(route, 0) > 0:
+                self._hangs[route] -= 1
+                return True
+            return False
+
+    # -- the payer's side ------------------------------------------------------------------------
+
+    def stripe_complete(self, session_id: str, *, payment_status: str = "paid", status: str = "complete") -> None:
+        with self.lock:
+            session = self.stripe_sessions[session_id]
+            session["status"] = status
+            session["payment_status"] = payment_status
+
+    def monnify_settle(
+        self, transaction_reference: str, *, status: str = "PAID", amount_paid: str | None = None
+    ) -> None:
+        with self.lock:
+            transaction = self.monnify_transactions[transaction_reference]
+            transaction["paymentStatus"] = status
+            transaction["amountPaid"] = amount_paid if amount_paid is not None else transaction["totalPayable"]
+
+    def flutterwave_pay(
+        self,
+        tx_ref: str,
+        *,
+        status: str = "successful",
+        amount: Decimal | None = None,
+        currency: str | None = None,
+        reported_tx_ref: str | None = None,
+    ) -> int:
+        """The payer pays the link for tx_ref; the transaction may record another amount/currency/tx_ref."""
+        with self.lock:
+            link = self.flutterwave_links[tx_ref]
+            transaction_id = 4_000_000 + next(self._ids)
+            self.flutterwave_transactions[transaction_id] = {
+                "id": transaction_id,
+                "tx_ref": reported_tx_ref if reported_tx_ref is not None else tx_ref,
+                "flw_ref": f"FLW-MOCK-{secrets.token_hex(6)}",
+                "amount": amount if amount is not None else link["amount"],
+                "charged_amount": amount if amount is not None else link["amount"],
+                "currency": currency or link["currency"],
+                "status": status,
+                "customer": link["customer"],
+            }
+            return transaction_id
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that timed out on a hung request has gone away; that is the point of hanging.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
+
+def _dumps(payload: Any) -> bytes:
+    # Providers send amounts as JSON numbers; Decimal("1250.50") goes out as 1250.5, as they would.
+    return json.dumps(
+        payload, default=lambda value: float(value) if isinstance(value, Decimal) else str(value)
+    ).encode()
+
+
+_ROUTES: list[tuple[str, Callable[[str], bool], str]] = [
+    ("POST", lambda path: path == "/v1/checkout/sessions", "stripe.create"),
+    ("GET", lambda path: path.startswith("/v1/checkout/sessions/"), "stripe.retrieve"),
+    ("POST", lambda path: path == "/api/v1/auth/login", "monnify.login"),
+    ("POST", lambda path: path == "/api/v1/merchant/transactions/init-transaction", "monnify.init"),
+    ("GET", lambda path: path == "/api/v2/merchant/transactions/query", "monnify.query"),
+    ("GET", lambda path: path.startswith("/api/v2/transactions/"), "monnify.verify"),
+    ("POST", lambda path: path == "/v3/payments", "flutterwave.payments"),
+    ("GET", lambda path: path == "/v3/transactions/verify_by_reference", "flutterwave.verify_by_reference"),
+    ("GET", lambda path: path.startswith("/v3/transactions/") and path.endswith("/verify"), "flutterwave.verify"),
+]
+
+
+def _injected_error(route: str, status: int) -> dict[str, Any]:
+    """An error body in the provider's own shape, as its gateway would answer under trouble."""
+    message = f"fake: injected HTTP {status}"
+    if route.startswith("stripe."):
+        return {"error": {"type": "api_error", "message": message}}
+    if route.startswith("monnify."):
+        return {"requestSuccessful": False, "responseMessage": message, "responseCode": "99"}
+    return {"status": "error", "message": message, "data": None}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    fake: FakePaymentProviders
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+    def _send(self, status: int, payload: Any) -> None:
+        body = _dumps(payload)
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _bearer(self) -> str | None:
+        scheme, _, token = self.headers.get("Authorization", "").partition(" ")
+        return token if scheme == "Bearer" and token else None
+
+    def _route(self, method: str, path: str) -> str | None:
+        for route_method, matches, route in _ROUTES:
+            if method == route_method and matches(path):
+                return route
+        return None
+
+    def _dispatch(self, method: str) -> None:
+        parts = urlsplit(self.path)
+        body = self._body()
+        route = self._route(method, parts.path)
+        fake = self.fake
+        fake.requests.append(
+            Recorded(route or "unknown", method, parts.path, {k.lower(): v for k, v in self.headers.items()}, body)
+        )
+        if route is None:
+            self._send(404, {"error": "not found"})
+            return
+        status = fake.take_failure(route)
+        if status is not None:
+            self._send(status, _injected_error(route, status))
+            return
+        if fake.take_hang(route):
+            time.sleep(fake.hang_seconds)
+        query = {key: values[0] for key, values in parse_qs(parts.query).items()}
+        handler = getattr(self, "_" + route.replace(".", "_"))
+        handler(parts.path, query, body)
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    # -- Stripe ----------------------------------------------------------------------------------
+
+    def _stripe_authorized(self) -> bool:
+        if self._bearer() != STRIPE_SECRET_KEY:
+            self._send(401, {"error": {"type": "invalid_request_error", "message": "Invalid API Key provided"}})
+            return False
+        return True
+
+    def _stripe_create(self, path: str, query: dict[str, str], body: bytes) -> None:
+        if not self._stripe_authorized():
+            return
+        fake = self.fake
+        key = self.headers.get("Idempotency-Key")
+        if not key:
+            self._send(400, {"error": {"type": "invalid_request_error", "message": "fake: Idempotency-Key required"}})
+            return
+        form = {name: values[0] for name, values in parse_qs(body.decode()).items()}
+        with fake.lock:
+            seen = fake.stripe_idempotency.get(key)
+            if seen is not None:
+                if seen[0] != body:
+                    error = {"type": "idempotency_error", "message": "Keys for idempotent requests can only be used"}
+                    self._send(400, {"error": error})
+                    return
+                self._send(200, fake.stripe_sessions[seen[1]])
+                return
+            required = ("mode", "success_url", "cancel_url", "line_items[0][price_data][unit_amount]")
+            missing = [name for name in required if name not in form]
+            if missing:
+                self._send(400, {"error": {"type": "invalid_request_error", "message": f"Missing {missing[0]}"}})
+                return
+            session_id = f"cs_test_{secrets.token_hex(12)}"
+            session = {
+                "id": session_id,
+                "object": "checkout.session",
+                "url": f"{fake.base_url}/stripe-checkout/{session_id}",
+                "status": "open",
+                "payment_status": "unpaid",
+                "mode": form["mode"],
+                "amount_total": int(form["line_items[0][price_data][unit_amount]"]),
+                "currency": form.get("line_items[0][price_data][currency]"),
+                "client_reference_id": form.get("client_reference_id"),
+                "customer_email": form.get("customer_email"),
+                "success_url": form["success_url"],
+                "cancel_url": form["cancel_url"],
+                "metadata": {
+                    name[len("metadata[") : -1]: value for name, value in form.items() if name.startswith("metadata[")
+                },
+                "payment_intent": None,
+            }
+            fake.stripe_sessions[session_id] = session
+            fake.stripe_idempotency[key] = (body, session_id)
+        self._send(200, session)
+
+    def _stripe_retrieve(self, path: str, query: dict[str, str], body: bytes) -> None:
+        if not self._stripe_authorized():
+            return
+        session = self.fake.stripe_sessions.get(path.rsplit("/", 1)[1])
+        if session is None:
+            error = {"type": "invalid_request_error", "code": "resource_missing", "message": "No such session"}
+            self._send(404, {"error": error})
+            return
+        self._send(200, session)
+
+    # -- Monnify ---------------------------------------------------------------------------------
+
+    def _monnify_refuse(self, status: int, message: str) -> None:
+        self._send(status, {"requestSuccessful": False, "responseMessage": message, "responseCode": "99"})
+
+    def _monnify_ok(self, body: dict[str, Any]) -> None:
+        self._send(
+            200, {"requestSuccessful": True, "responseMessage": "success", "responseCode": "0", "responseBody": body}
+        )
+
+    def _monnify_authorized(self) -> bool:
+        token = self._bearer()
+        with self.fake.lock:
+            expires = self.fake.monnify_tokens.get(token or "")
+        if expires is None or expires < time.time():
+            self._monnify_refuse(401, "Unauthorized")
+            return False
+        return True
+
+    def _monnify_login(self, path: str, query: dict[str, str], body: bytes) -> None:
+        expected = base64.b64encode(f"{MONNIFY_API_KEY}:{MONNIFY_SECRET_KEY}".encode()).decode()
+        if self.headers.get("Authorization") != f"Basic {expected}":
+            self._monnify_refuse(401, "Invalid client credentials")
+            return
+        token = secrets.token_urlsafe(24)
+        with self.fake.lock:
+            self.fake.monnify_tokens[token] = time.time() + self.fake.monnify_token_lifetime
+        self._monnify_ok({"accessToken": token, "expiresIn": self.fake.monnify_token_lifetime})
+
+    def _monnify_init(self, path: str, query: dict[str, str], body: bytes) -> None:
+        if not self._monnify_authorized():
+            return
+        fake = self.fake
+        try:
+            request = json.loads(body, parse_float=Decimal)
+        except ValueError:
+            self._monnify_refuse(400, "Malformed JSON")
+            return
+        amount = request.get("amount")
+        if isinstance(amount, bool) or not isinstance(amount, int | Decimal) or amount <= 0:
+            self._monnify_refuse(400, "amount must be a number")
+            return
+        if request.get("contractCode") != MONNIFY_CONTRACT_CODE or request.get("currencyCode") != "NGN":
+            self._monnify_refuse(400, "Invalid contract code or currency")
+            return
+        with fake.lock:
+            reference = request.get("paymentReference")
+            if not reference or any(t["paymentReference"] == reference for t in fake.monnify_transactions.values()):
+                self._monnify_refuse(422, "Duplicate payment reference")
+                return
+            transaction_reference = f"MNFY|20|20250101|{next(fake._ids):06d}"
+            fake.monnify_transactions[transaction_reference] = {
+                "transactionReference": transaction_reference,
+                "paymentReference": reference,
+                "amountPaid": "0.00",
+                "totalPayable": f"{Decimal(amount):.2f}",
+                "settlementAmount": "0.00",
+                "paymentStatus": "PENDING",
+                "paymentDescription": request.get("paymentDescription"),
+                "currency": "NGN",
+                "paymentMethod": None,
+                "customer": {"email": request.get("customerEmail"), "name": request.get("customerName")},
+            }
+        self._monnify_ok(
+            {
+                "transactionReference": transaction_reference,
+                "paymentReference": reference,
+                "merchantName": "PayTime Test",
+                "apiKey": MONNIFY_API_KEY,
+                "enabledPaymentMethod": ["CARD", "ACCOUNT_TRANSFER"],
+                "checkoutUrl": f"{fake.base_url}/monnify-checkout/{transaction_reference}",
+            }
+        )
+
+    def _monnify_verify(self, path: str, query: dict[str, str], body: bytes) -> None:
+        if not self._monnify_authorized():
+            return
+        transaction = self.fake.monnify_transactions.get(unquote(path.removeprefix("/api/v2/transactions/")))
+        if transaction is None:
+            self._monnify_refuse(404, "Could not find transaction")
+            return
+        self._monnify_ok(dict(transaction))
+
+    def _monnify_query(self, path: str, query: dict[str, str], body: bytes) -> None:
+        if not self._monnify_authorized():
+            return
+        for transaction in self.fake.monnify_transactions.values():
+            if transaction["paymentReference"] == query.get("paymentReference"):
+                self._monnify_ok(dict(transaction))
+                return
+        self._monnify_refuse(404, "Could not find transaction")
+
+    # -- Flutterwave -----------------------------------------------------------------------------
+
+    def _flutterwave_authorized(self) -> bool:
+        if self._bearer() != FLUTTERWAVE_SECRET_KEY:
+            self._send(401, {"status": "error", "message": "Invalid authorization key", "data": None})
+            return False
+        return True
+
+    def _flutterwave_payments(self, path: str, query: dict[str, str], body: bytes) -> None:
+        if not self._flutterwave_authorized():
+            return
+        try:
+            request = json.loads(body, parse_float=Decimal)
+        except ValueError:
+            self._send(400, {"status": "error", "message": "Malformed JSON", "data": None})
+            return
+        amount = request.get("amount")
+        if isinstance(amount, bool) or not isinstance(amount, int | Decimal) or not request.get("tx_ref"):
+            self._send(400, {"status": "error", "message": "amount and tx_ref are required", "data": None})
+            return
+        if not (request.get("customer") or {}).get("email"):
+            self._send(400, {"status": "error", "message": "customer.email is required", "data": None})
+            return
+        with self.fake.lock:
+            self.fake.flutterwave_links[request["tx_ref"]] = {
+                "amount": Decimal(amount),
+                "currency": request.get("currency", "NGN"),
+                "customer": request["customer"],
+            }
+        link = f"{self.fake.base_url}/flutterwave-checkout/{secrets.token_hex(8)}"
+        self._send(200, {"status": "success", "message": "Hosted Link", "data": {"link": link}})
+
+    def _flutterwave_found(self, transaction: dict[str, Any] | None, what: str) -> None:
+        if transaction is None:
+            self._send(400, {"status": "error", "message": f"No transaction was found for this {what}", "data": None})
+            return
+        self._send(200, {"status": "success", "message": "Transaction fetched successfully", "data": transaction})
+
+    def _flutterwave_verify(self, path: str, query: dict[str, str], body: bytes) -> None:
+        if not self._flutterwave_authorized():
+            return
+        raw_id = path.split("/")[3]
+        transaction = self.fake.flutterwave_transactions.get(int(raw_id)) if raw_id.isdigit() else None
+        self._flutterwave_found(transaction, "id")
+
+    def _flutterwave_verify_by_reference(self, path: str, query: dict[str, str], body: bytes) -> None:
+        if not self._flutterwave_authorized():
+            return
+        matches = [t for t in self.fake.flutterwave_transactions.values() if t["tx_ref"] == query.get("tx_ref")]
+        self._flutterwave_found(matches[-1] if matches else None, "tx_ref")
