@@ -30,8 +30,8 @@ DEMO_ACCOUNTS: tuple[DemoAccount, ...] = (
     DemoAccount("viewer@paytime.local", "Victor Viewer", Role.VIEWER, "viewer (read-only staff)"),
     DemoAccount("seller@paytime.local", "Sade Seller", Role.SELLER, "seller / event organizer"),
     DemoAccount("manager@paytime.local", "Musa Manager", Role.MANAGER, "check-in staff"),
-    DemoAccount("ada@paytime.local", "Ada Obi", Role.CUSTOMER, "customer, friend of Ben"),
-    DemoAccount("ben@paytime.local", "Ben Okafor", Role.CUSTOMER, "customer, friend of Ada"),
+    DemoAccount("ada@paytime.local", "Ada Obi", Role.CUSTOMER, "customer with funded NGN and USD wallets"),
+    DemoAccount("ben@paytime.local", "Ben Okafor", Role.CUSTOMER, "customer with funded NGN and USD wallets"),
 )
 
 
