@@ -15,6 +15,7 @@ from paytime_app.errors import DomainError
 from paytime_app.services import job_handlers  # noqa: F401  registers every job handler
 from paytime_app.services.demo import DEMO_ACCOUNTS, DEMO_PASSWORD, seed_demo_data
 from paytime_app.services.jobs import run_due_jobs
+from paytime_app.services.payments import schedule_reconciliation
 from paytime_app.services.signing_keys import retire_signing_key, rotate_signing_key
 from paytime_app.settings import PROJECT_ROOT, get_settings
 
@@ -49,6 +50,7 @@ def print_demo_accounts() -> None:
 
 def work(poll_seconds: float) -> None:
     worker_id = f"cli:{time.time_ns()}"
+    in_transaction(schedule_reconciliation)
     while True:
         if not run_due_jobs(worker_id=worker_id):
             time.sleep(poll_seconds)
