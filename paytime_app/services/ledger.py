@@ -38,10 +38,7 @@ even if the caller catches the error and carries on.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
-import secrets
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -59,6 +56,7 @@ from paytime_app.errors import DomainError, NotFound, ValidationFailed
 from paytime_app.models.base import utcnow
 from paytime_app.models.ledger import HoldStatus, LedgerAccount, LedgerEntry, LedgerHold, LedgerTransaction
 from paytime_app.money import Currency, InvalidAmount, parse_currency, require_positive
+from paytime_app.services import identifiers
 from paytime_app.services.jobs import enqueue_job, job_handler
 
 # fnmatch patterns; an account whose address matches one may have a negative balance.
@@ -77,7 +75,6 @@ KIND_REVERSAL = "reversal"
 LEDGER_KINDS = frozenset({KIND_HOLD, KIND_CAPTURE, KIND_RELEASE, KIND_REVERSAL})
 
 _ADDRESS = re.compile(r"[a-z][a-z0-9_]*(:[A-Za-z0-9_.\-]+)*")
-_REFERENCE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
 
 
 class LedgerError(DomainError):
@@ -194,7 +191,7 @@ def post_transaction(
             raise InvalidPosting("The source and the destination must differ.")
         legs.append(_Leg(posting.source, currency, -amount, index))
         legs.append(_Leg(posting.destination, currency, amount, index))
-    request_hash = _request_hash(
+    request_hash = identifiers.request_hash(
         {
             "kind": kind,
             "postings": [[p.source, p.destination, p.amount_minor, str(p.currency)] for p in postings],
@@ -246,7 +243,7 @@ def reverse_transaction(
     Raises NotFound, NotReversible (holds and their resolutions, reversals themselves),
     AlreadyReversed, InsufficientFunds (the money has been spent since) and IdempotencyMismatch.
     """
-    request_hash = _request_hash({"kind": KIND_REVERSAL, "transaction_id": str(transaction_id)})
+    request_hash = identifiers.request_hash({"kind": KIND_REVERSAL, "transaction_id": str(transaction_id)})
     existing = _replay(session=session, idempotency_key=idempotency_key, request_hash=request_hash)
     if existing is not None:
         return existing
@@ -411,7 +408,7 @@ def place_hold(
     _require_address(address)
     if expires_at is not None and expires_at.tzinfo is None:
         raise ValueError("expires_at must be timezone-aware")
-    request_hash = _request_hash(
+    request_hash = identifiers.request_hash(
         {"kind": KIND_HOLD, "address": address, "currency": str(currency), "amount": amount, "hold_kind": kind}
     )
     hold_id = uuid.uuid4()
@@ -465,7 +462,7 @@ def capture_hold(
     """
     amount = _require_amount(amount_minor)
     _require_address(destination)
-    request_hash = _request_hash(
+    request_hash = identifiers.request_hash(
         {"kind": KIND_CAPTURE, "hold_id": str(hold_id), "amount": amount, "destination": destination}
     )
     # Lock first, then look for a replay: a twin request holding the lock may be about to commit.
@@ -503,7 +500,7 @@ def void_hold(
 
     Raises NotFound, HoldNotActive (already captured, voided or expired) and IdempotencyMismatch.
     """
-    request_hash = _request_hash({"kind": KIND_RELEASE, "hold_id": str(hold_id)})
+    request_hash = identifiers.request_hash({"kind": KIND_RELEASE, "hold_id": str(hold_id)})
     hold = _lock_hold(session=session, hold_id=hold_id)
     existing = _replay(session=session, idempotency_key=idempotency_key, request_hash=request_hash)
     if existing is not None:
@@ -536,7 +533,7 @@ def extend_hold(
     amount = _require_amount(amount_minor)
     if expires_at is not None and expires_at.tzinfo is None:
         raise ValueError("expires_at must be timezone-aware")
-    request_hash = _request_hash({"kind": KIND_HOLD, "hold_id": str(hold_id), "extend_by": amount})
+    request_hash = identifiers.request_hash({"kind": KIND_HOLD, "hold_id": str(hold_id), "extend_by": amount})
     hold = _lock_hold(session=session, hold_id=hold_id)
     if _replay(session=session, idempotency_key=idempotency_key, request_hash=request_hash) is not None:
         return hold
@@ -584,7 +581,7 @@ def expire_holds(*, session: Session, now: datetime | None = None) -> int:
             hold=hold,
             status=HoldStatus.EXPIRED,
             idempotency_key=f"ledger:hold:{hold.id}:expire",
-            request_hash=_request_hash({"kind": KIND_RELEASE, "hold_id": str(hold.id), "expired": True}),
+            request_hash=identifiers.request_hash({"kind": KIND_RELEASE, "hold_id": str(hold.id), "expired": True}),
             description="Hold expired",
         )
         expired += 1
@@ -614,16 +611,6 @@ def _require_address(address: str) -> None:
         raise InvalidPosting(f"{address!r} is not a valid account address.")
     if address.startswith(HOLD_PREFIX):
         raise InvalidPosting("Hold accounts are moved only by the hold functions.")
-
-
-def _request_hash(request: dict[str, Any]) -> str:
-    canonical = json.dumps(request, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _new_reference() -> str:
-    # 60 random bits: a collision would surface as an IntegrityError, not as a silent merge.
-    return "TX-" + "".join(secrets.choice(_REFERENCE_ALPHABET) for _ in range(12))
 
 
 def _transaction_by_key(*, session: Session, idempotency_key: str) -> LedgerTransaction | None:
@@ -670,7 +657,7 @@ def _write_transaction(
         # Everything in one savepoint: a refusal or a lost race leaves nothing behind.
         with session.begin_nested():
             transaction = LedgerTransaction(
-                reference=_new_reference(),
+                reference=identifiers.human_reference("TX", 12),
                 idempotency_key=idempotency_key,
                 request_hash=request_hash,
                 kind=kind,

@@ -15,10 +15,7 @@ provider said so for exactly our reference, amount and currency.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -36,6 +33,7 @@ from paytime_app.models.sessions import SessionKind
 from paytime_app.models.users import User
 from paytime_app.money import Currency, Money, format_money, parse_currency, require_positive
 from paytime_app.services import rate_limits
+from paytime_app.services.identifiers import human_reference, request_hash
 from paytime_app.services.jobs import enqueue_job, job_handler
 from paytime_app.services.ledger import IdempotencyMismatch, Posting, post_transaction
 from paytime_app.services.providers.base import (
@@ -99,14 +97,6 @@ class WebhookBusy(ServiceUnavailable):
 # --- creating a payment and its checkout ---------------------------------------------------------
 
 
-def _request_hash(**fields: object) -> str:
-    return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def _new_reference() -> str:
-    return "PAY-" + "".join(secrets.choice("0123456789ABCDEFGHJKMNPQRSTVWXYZ") for _ in range(10))
-
-
 def create_payment(
     *,
     session: Session,
@@ -134,17 +124,19 @@ def create_payment(
         raise ValidationFailed("Choose one of the payment methods offered.", code="unknown_provider")
     if provider not in available_providers():
         raise ProviderUnavailable(provider=provider)
-    request_hash = _request_hash(purpose=purpose, amount=amount_minor, currency=money_currency, provider=provider)
+    fingerprint = request_hash(
+        {"purpose": purpose, "amount": amount_minor, "currency": money_currency, "provider": provider}
+    )
     existing = session.exec(
         select(Payment).where(Payment.user_id == actor.id, Payment.idempotency_key == idempotency_key)
     ).first()
     if existing is not None:
-        if existing.request_hash != request_hash:
+        if existing.request_hash != fingerprint:
             raise IdempotencyMismatch("That idempotency key was used for a different payment.")
         return existing
     rate_limits.enforce_rate_limit(rate_limits.MONEY_ACTION_PER_USER, f"user:{actor.id}")
     payment = Payment(
-        reference=_new_reference(),
+        reference=human_reference("PAY", 10),
         user_id=actor.id,
         purpose=purpose,
         provider=provider,
@@ -152,7 +144,7 @@ def create_payment(
         amount_minor=amount_minor,
         currency=str(money_currency),
         idempotency_key=idempotency_key,
-        request_hash=request_hash,
+        request_hash=fingerprint,
     )
     try:
         with session.begin_nested():
