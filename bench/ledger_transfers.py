@@ -1,0 +1,266 @@
+"""Wallet-to-wallet transfers through the ledger service on PostgreSQL, against pgbench's TPC-B.
+
+Each transfer is `in_transaction(transfer, ...)`, as a route or a job runs it: its own session and
+transaction, a unique idempotency key, two conditional balance UPDATEs, one transaction row and two
+entries. Sixteen threads share one engine and run for a fixed time (bounded by a count) over
+(a) 1,000 funded wallets, random pairs, and (b) 10 hot wallets, where every transfer waits for
+row locks. The physical limit is pgbench's built-in TPC-B-like script (also three UPDATEs, one
+INSERT and a SELECT per transaction) on the same server with the same client count, measured in the
+same run: `ratio_to_pgbench` = transfers/s over 1,000 wallets ÷ pgbench tps; the target is 0.5.
+At the end the ledger is reconciled (`find_ledger_problems`) and the wallets' total is checked
+unchanged. Both databases are created fresh and dropped at the end.
+
+    PYTHONPATH=. .venv/bin/python bench/ledger_transfers.py
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ["PAYTIME_ENV"] = "test"
+os.environ["JOBS_IN_APP"] = "false"
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+os.environ.pop("DATABASE_URL", None)
+os.environ.pop("REDIS_URL", None)
+
+import json
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import threading
+import time
+import uuid
+from itertools import count
+
+import psycopg
+from alembic import command
+from sqlalchemy import Engine, create_engine, func
+from sqlalchemy.engine import make_url
+from sqlmodel import col, select
+
+from paytime_app.cli import alembic_config
+from paytime_app.db import in_transaction, unit_of_work, use_engine
+from paytime_app.models.ledger import LedgerAccount
+from paytime_app.money import Currency
+from paytime_app.services.ledger import InsufficientFunds, Posting, find_ledger_problems, post_transaction, transfer
+from paytime_app.services.wallets import WalletKind, wallet_address
+
+ADMIN_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+BENCH_DB = "paytime_bench_ledger"
+PGBENCH_DB = "paytime_bench_pgbench"
+CONCURRENCY = 16
+DURATION_SECONDS = 15.0
+MAX_TRANSFERS = 40_000  # a bound in case the machine is far faster than expected
+FUNDING_MINOR = 1_000_000_000  # per wallet; transfers move 1..1,000 so refusals stay rare
+CURRENCY = Currency("USD")
+PGBENCH_SCALE = 10
+TARGET_RATIO = 0.5
+
+
+def _admin(*statements: str) -> None:
+    with psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=5) as admin:
+        for statement in statements:
+            admin.execute(statement)
+
+
+def _recreate(database: str) -> None:
+    _admin(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)', f'CREATE DATABASE "{database}"')
+
+
+def _drop(database: str) -> None:
+    _admin(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+def _checkpoint() -> None:
+    _admin("CHECKPOINT")
+
+
+def _sqlalchemy_url(database: str) -> str:
+    url = make_url(ADMIN_URL).set(drivername="postgresql+psycopg", database=database)
+    return url.render_as_string(hide_password=False)
+
+
+def _engine(database: str) -> Engine:
+    # build_engine's settings (pre-ping) with a pool that holds all 16 workers without overflow churn.
+    return create_engine(_sqlalchemy_url(database), pool_pre_ping=True, pool_size=CONCURRENCY + 4, max_overflow=0)
+
+
+def _migrate(engine: Engine) -> None:
+    config = alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+def _fund(addresses: list[str], label: str) -> None:
+    in_transaction(
+        post_transaction,
+        postings=[Posting("world", address, FUNDING_MINOR, CURRENCY) for address in addresses],
+        kind="bench_funding",
+        idempotency_key=f"bench:fund:{label}",
+    )
+
+
+def _percentile(sorted_ms: list[float], fraction: float) -> float:
+    if not sorted_ms:
+        return 0.0
+    return sorted_ms[min(len(sorted_ms) - 1, round(fraction * (len(sorted_ms) - 1)))]
+
+
+def _run_scenario(name: str, addresses: list[str]) -> dict[str, float | int]:
+    keys = count()
+    deadline = time.perf_counter() + DURATION_SECONDS
+    latencies: list[list[float]] = [[] for _ in range(CONCURRENCY)]
+    refused = [0] * CONCURRENCY
+    errors: list[BaseException] = []
+    start = threading.Barrier(CONCURRENCY + 1)
+
+    def worker(slot: int) -> None:
+        rng = random.Random(f"{name}:{slot}")
+        mine = latencies[slot]
+        start.wait()
+        while time.perf_counter() < deadline:
+            number = next(keys)
+            if number >= MAX_TRANSFERS:
+                return
+            source, destination = rng.sample(addresses, 2)
+            began = time.perf_counter()
+            try:
+                in_transaction(
+                    transfer,
+                    source=source,
+                    destination=destination,
+                    amount_minor=rng.randint(1, 1_000),
+                    currency=CURRENCY,
+                    idempotency_key=f"bench:{name}:{number}",
+                )
+            except InsufficientFunds:
+                refused[slot] += 1
+            except BaseException as error:
+                errors.append(error)
+                return
+            mine.append((time.perf_counter() - began) * 1000)
+
+    threads = [threading.Thread(target=worker, args=(slot,), daemon=True) for slot in range(CONCURRENCY)]
+    for thread in threads:
+        thread.start()
+    start.wait()
+    began, cpu_began = time.perf_counter(), time.process_time()
+    for thread in threads:
+        thread.join()
+    elapsed, cpu_seconds = time.perf_counter() - began, time.process_time() - cpu_began
+    if errors:
+        raise RuntimeError(f"{name}: {len(errors)} transfer(s) failed, first: {errors[0]!r}") from errors[0]
+    all_ms = sorted(ms for per_thread in latencies for ms in per_thread)
+    done = len(all_ms) - sum(refused)
+    return {
+        f"{name}_transfers": done,
+        f"{name}_refused_insufficient_funds": sum(refused),
+        f"{name}_seconds": round(elapsed, 2),
+        f"{name}_tps": round(done / elapsed, 1),
+        f"{name}_p50_ms": round(statistics.median(all_ms), 2) if all_ms else 0.0,
+        f"{name}_p95_ms": round(_percentile(all_ms, 0.95), 2),
+        # This process's CPU per call (all threads): the GIL caps one process at ~1000 / this per second.
+        f"{name}_python_cpu_ms_per_transfer": round(cpu_seconds * 1000 / max(len(all_ms), 1), 2),
+    }
+
+
+def _pgbench_args() -> list[str]:
+    url = make_url(ADMIN_URL)
+    return ["-h", url.host or "127.0.0.1", "-p", str(url.port or 5432), "-U", url.username or "postgres"]
+
+
+def _pgbench_env() -> dict[str, str]:
+    env = dict(os.environ)
+    password = make_url(ADMIN_URL).password
+    if password:
+        env["PGPASSWORD"] = str(password)
+    return env
+
+
+def _pgbench_init() -> None:
+    pgbench = shutil.which("pgbench") or "/usr/bin/pgbench"
+    subprocess.run(
+        [pgbench, "-i", "-q", "-s", str(PGBENCH_SCALE), *_pgbench_args(), PGBENCH_DB],
+        check=True,
+        capture_output=True,
+        env=_pgbench_env(),
+        timeout=120,
+    )
+
+
+def _pgbench_run() -> float:
+    pgbench = shutil.which("pgbench") or "/usr/bin/pgbench"
+    done = subprocess.run(
+        [pgbench, "-c", str(CONCURRENCY), "-j", "2", "-T", str(int(DURATION_SECONDS)), *_pgbench_args(), PGBENCH_DB],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=_pgbench_env(),
+        timeout=DURATION_SECONDS + 60,
+    )
+    match = re.search(r"tps = ([0-9.]+) \(without initial connection time\)", done.stdout) or re.search(
+        r"tps = ([0-9.]+)", done.stdout
+    )
+    if match is None:
+        raise RuntimeError(f"could not read pgbench's tps from:\n{done.stdout}")
+    return float(match.group(1))
+
+
+def _wallet_total(addresses: list[str]) -> int:
+    with unit_of_work() as session:
+        total = session.exec(
+            select(func.coalesce(func.sum(LedgerAccount.balance_minor), 0)).where(
+                col(LedgerAccount.address).in_(addresses)
+            )
+        ).one()
+    return int(total)
+
+
+def main() -> None:
+    _recreate(BENCH_DB)
+    _recreate(PGBENCH_DB)
+    engine = _engine(BENCH_DB)
+    try:
+        _migrate(engine)
+        use_engine(engine)
+        wide = [wallet_address(uuid.uuid4(), WalletKind.PRIMARY) for _ in range(1_000)]
+        hot = [wallet_address(uuid.uuid4(), WalletKind.PRIMARY) for _ in range(10)]
+        _fund(wide, "wide")
+        _fund(hot, "hot")
+        _pgbench_init()
+        _checkpoint()
+        result: dict[str, object] = {"benchmark": "ledger_transfers", "concurrency": CONCURRENCY}
+        result.update(_run_scenario("accounts_1000", wide))
+        result.update(_run_scenario("hot_10", hot))
+        _checkpoint()
+        pgbench_tps = _pgbench_run()
+        with unit_of_work() as session:
+            problems = find_ledger_problems(session=session)
+        total_ok = _wallet_total(wide) == len(wide) * FUNDING_MINOR and _wallet_total(hot) == len(hot) * FUNDING_MINOR
+        for problem in problems[:10]:
+            print(f"ledger problem: {problem}")
+        ratio = result["accounts_1000_tps"] / pgbench_tps  # type: ignore[operator]
+        result.update(
+            {
+                "pgbench_tps": round(pgbench_tps, 1),
+                "pgbench_scale": PGBENCH_SCALE,
+                "ratio_to_pgbench": round(ratio, 3),
+                "target_ratio": TARGET_RATIO,
+                "target_met": ratio >= TARGET_RATIO,
+                "ledger_ok": not problems and total_ok,
+                "cpus": os.cpu_count(),
+            }
+        )
+    finally:
+        use_engine(None)
+        engine.dispose()
+        _drop(BENCH_DB)
+        _drop(PGBENCH_DB)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,347 @@
+"""Signed mock webhooks per second through the real HTTP route, against a bare route on the same server.
+
+Setup: a fresh PostgreSQL database, migrated; 100 users with 27 wallet top-ups each (2,700 payments)
+created and opened through the payment service (`create_payment`, `open_checkout` with the mock
+provider). The server is granian (one worker, ASGI) serving `bench/_webhook_app.py`: `create_api()`,
+the app's FastAPI routes, plus `POST /bare` answering `{"ok": true}`. The client is httpx (32
+threads, one keep-alive connection each). It sends 3,000 signed `payment.succeeded` webhooks to `/api/webhooks/mock`,
+one per payment plus 300 (10%) exact duplicates, shuffled; then 3,000 POSTs to `/bare`.
+`ratio_to_bare` = webhooks/s ÷ bare requests/s; the target is 0.3. At the end every payment must
+have succeeded and been credited exactly once (one ledger credit each, each wallet holding exactly
+its payments), every duplicate answered "duplicate", and `find_ledger_problems` must be empty.
+
+    PYTHONPATH=. .venv/bin/python bench/webhook_ingest.py
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ["PAYTIME_ENV"] = "test"
+os.environ["JOBS_IN_APP"] = "false"
+os.environ["LOG_LEVEL"] = "WARNING"
+os.environ["MOCK_WEBHOOK_SECRET"] = "bench-mock-webhook-secret-not-for-production"
+os.environ.pop("DATABASE_URL", None)
+os.environ.pop("REDIS_URL", None)
+
+import json
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import psycopg
+from alembic import command
+from sqlalchemy import Engine, create_engine, func
+from sqlalchemy.engine import make_url
+from sqlmodel import col, select
+
+from paytime_app.cli import alembic_config
+from paytime_app.db import in_transaction, unit_of_work, use_engine
+from paytime_app.models.ledger import LedgerAccount, LedgerTransaction
+from paytime_app.models.payments import Payment, PaymentPurpose, PaymentStatus
+from paytime_app.money import Currency
+from paytime_app.services.ledger import find_ledger_problems
+from paytime_app.services.payments import create_payment, open_checkout
+from paytime_app.services.providers.base import ProviderPaymentStatus
+from paytime_app.services.providers.mock import MockProvider
+from paytime_app.services.users import create_user
+from paytime_app.services.wallets import WalletKind, wallet_address
+from paytime_app.settings import get_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+MOCK_SECRET = os.environ["MOCK_WEBHOOK_SECRET"]
+ADMIN_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+BENCH_DB = "paytime_bench_webhook"
+USERS = 100
+PAYMENTS_PER_USER = 27  # under the 30/minute money-action limit per user
+PAYMENTS = USERS * PAYMENTS_PER_USER
+DUPLICATES = 300
+REQUESTS = PAYMENTS + DUPLICATES
+CONCURRENCY = 32
+SETUP_THREADS = 8
+WARMUP_REQUESTS = 200
+CURRENCY = Currency("USD")
+TARGET_RATIO = 0.3
+
+
+def _admin(statement: str) -> None:
+    with psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=5) as admin:
+        admin.execute(statement)
+
+
+def _database_url(database: str, driver: str) -> str:
+    return make_url(ADMIN_URL).set(drivername=driver, database=database).render_as_string(hide_password=False)
+
+
+def _migrate(engine: Engine) -> None:
+    config = alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+def _create_payments() -> list[Payment]:
+    """PAYMENTS wallet top-ups, created and opened (checkout, provider reference) through the service."""
+    users = [
+        in_transaction(create_user, email=f"bench{index}@example.com", display_name=f"Bench {index}", password=None)
+        for index in range(USERS)
+    ]
+    rng = random.Random(7)
+    jobs = [(user, number, rng.randint(100, 100_000)) for user in users for number in range(PAYMENTS_PER_USER)]
+
+    def make(job: tuple) -> Payment:
+        user, number, amount = job
+        payment = in_transaction(
+            create_payment,
+            actor=user,
+            purpose=PaymentPurpose.WALLET_TOPUP,
+            amount_minor=amount,
+            currency=str(CURRENCY),
+            provider="mock",
+            idempotency_key=f"bench:{number}",
+        )
+        return open_checkout(payment_id=payment.id, return_url="http://127.0.0.1/return")
+
+    with ThreadPoolExecutor(SETUP_THREADS) as pool:
+        return list(pool.map(make, jobs))
+
+
+def _signed_requests(payments: list[Payment]) -> list[tuple[dict[str, str], bytes, bool]]:
+    """(headers, body, is_duplicate): one SUCCEEDED webhook per payment, then exact copies of some, shuffled."""
+    provider = MockProvider(webhook_secret=MOCK_SECRET, base_url="http://127.0.0.1")
+    originals = []
+    for payment in payments:
+        assert payment.provider_reference is not None
+        headers, body = provider.signed_webhook(
+            provider_reference=payment.provider_reference,
+            reference=payment.reference,
+            outcome=ProviderPaymentStatus.SUCCEEDED,
+            amount_minor=payment.amount_minor,
+            currency=payment.currency,
+        )
+        originals.append((headers, body))
+    rng = random.Random(11)
+    requests = [(headers, body, False) for headers, body in originals]
+    requests += [(headers, body, True) for headers, body in rng.sample(originals, DUPLICATES)]
+    rng.shuffle(requests)
+    # Whichever copy of an event is sent first is the original; the later one is the duplicate.
+    seen: set[bytes] = set()
+    ordered = []
+    for headers, body, _ in requests:
+        ordered.append((headers, body, body in seen))
+        seen.add(body)
+    return ordered
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _start_server(port: int, log: Path) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url(BENCH_DB, "postgresql"),
+        "MOCK_WEBHOOK_SECRET": MOCK_SECRET,
+        "PAYTIME_ENV": "test",
+        "JOBS_IN_APP": "false",
+        "LOG_LEVEL": "WARNING",
+        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "bench")]),
+    }
+    command_line = [
+        sys.executable,
+        "-m",
+        "granian",
+        "--interface",
+        "asgi",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--no-ws",
+        "--log-level",
+        "warning",
+        "_webhook_app:app",
+    ]
+    with log.open("wb") as output:
+        server = subprocess.Popen(
+            command_line, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"the server exited early:\n{log.read_text()[-2000:]}")
+        try:
+            httpx.post(f"http://127.0.0.1:{port}/bare", timeout=1)
+            return server
+        except httpx.TransportError:
+            time.sleep(0.2)
+    _stop_server(server)
+    raise RuntimeError(f"the server did not start within 30 s:\n{log.read_text()[-2000:]}")
+
+
+def _stop_server(server: subprocess.Popen) -> None:
+    if server.poll() is not None:
+        return
+    os.killpg(server.pid, signal.SIGTERM)  # the group we started: granian and its worker
+    try:
+        server.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait(timeout=10)
+
+
+def _fire(url: str, requests: list[tuple[dict[str, str], bytes]]) -> tuple[float, float, list[float], list]:
+    """POST every (headers, body) from CONCURRENCY threads, one keep-alive httpx client each.
+
+    Returns (seconds, this process's CPU seconds, latencies in ms, (status, json) answers).
+    """
+    latencies: list[float] = [0.0] * len(requests)
+    answers: list = [None] * len(requests)
+    next_index = iter(range(len(requests)))  # next() on a range iterator is atomic under the GIL
+    start = threading.Barrier(CONCURRENCY + 1)
+
+    def worker() -> None:
+        with httpx.Client(timeout=60) as client:
+            start.wait()
+            for index in next_index:
+                headers, body = requests[index]
+                began = time.perf_counter()
+                response = client.post(url, headers=headers, content=body)
+                latencies[index] = (time.perf_counter() - began) * 1000
+                answers[index] = (response.status_code, response.json())
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(CONCURRENCY)]
+    for thread in threads:
+        thread.start()
+    start.wait()
+    began, cpu_began = time.perf_counter(), time.process_time()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - began, time.process_time() - cpu_began, latencies, answers
+
+
+def _figures(name: str, elapsed: float, latencies: list[float]) -> dict[str, float]:
+    ordered = sorted(latencies)
+    return {
+        f"{name}_rps": round(len(ordered) / elapsed, 1),
+        f"{name}_p50_ms": round(statistics.median(ordered), 2),
+        f"{name}_p95_ms": round(ordered[round(0.95 * (len(ordered) - 1))], 2),
+    }
+
+
+def _check_credited(payments: list[Payment]) -> dict[str, object]:
+    """Every payment succeeded and was credited exactly once; the ledger reconciles."""
+    expected_per_wallet: Counter[str] = Counter()
+    for payment in payments:
+        expected_per_wallet[wallet_address(payment.user_id, WalletKind.PRIMARY)] += payment.amount_minor
+    with unit_of_work() as session:
+        statuses = Counter(session.exec(select(Payment.status)).all())
+        credited = session.exec(select(func.count()).where(col(Payment.ledger_transaction_id).is_not(None))).one()
+        credits = session.exec(
+            select(func.count()).where(LedgerTransaction.kind == str(PaymentPurpose.WALLET_TOPUP))
+        ).one()
+        balances = dict(
+            session.exec(
+                select(LedgerAccount.address, LedgerAccount.balance_minor).where(
+                    col(LedgerAccount.address).like("user:%"),
+                    LedgerAccount.currency == str(CURRENCY),
+                )
+            ).all()
+        )
+        problems = find_ledger_problems(session=session)
+    for problem in problems[:10]:
+        print(f"ledger problem: {problem}")
+    succeeded = statuses.get(PaymentStatus.SUCCEEDED, 0)
+    balances_ok = balances == dict(expected_per_wallet)
+    return {
+        "payments_succeeded": succeeded,
+        "ledger_credits": credits,
+        "credited_exactly_once": succeeded == len(payments) == credited == credits and balances_ok,
+        "ledger_ok": not problems,
+    }
+
+
+def main() -> None:
+    _admin(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
+    _admin(f'CREATE DATABASE "{BENCH_DB}"')
+    engine = create_engine(_database_url(BENCH_DB, "postgresql+psycopg"), pool_size=SETUP_THREADS + 2)
+    server = None
+    get_settings.cache_clear()
+    try:
+        _migrate(engine)
+        use_engine(engine)
+        setup_began = time.perf_counter()
+        payments = _create_payments()
+        setup_seconds = time.perf_counter() - setup_began
+        webhooks = _signed_requests(payments)
+        port = _free_port()
+        with tempfile.TemporaryDirectory() as scratch:
+            server = _start_server(port, Path(scratch) / "server.log")
+            base = f"http://127.0.0.1:{port}"
+            bare_requests = [({"content-type": "application/json"}, b"{}")] * REQUESTS
+            _fire(f"{base}/bare", bare_requests[:WARMUP_REQUESTS])
+            bare_elapsed, bare_cpu, bare_ms, bare_answers = _fire(f"{base}/bare", bare_requests)
+            hook_elapsed, hook_cpu, hook_ms, hook_answers = _fire(
+                f"{base}/api/webhooks/mock", [(headers, body) for headers, body, _ in webhooks]
+            )
+            _stop_server(server)
+            server = None
+        outcomes = Counter(answer.get("status") if code == 200 else f"http_{code}" for code, answer in hook_answers)
+        duplicates_answered = sum(
+            1
+            for (_, _, duplicate), (code, answer) in zip(webhooks, hook_answers, strict=True)
+            if duplicate and code == 200 and answer.get("status") == "duplicate"
+        )
+        bare_ok = sum(1 for code, answer in bare_answers if code == 200 and answer == {"ok": True})
+        result: dict[str, object] = {"benchmark": "webhook_ingest", "concurrency": CONCURRENCY}
+        result.update({"requests": REQUESTS, "payments": PAYMENTS, "duplicates_sent": DUPLICATES})
+        result.update(_figures("webhooks", hook_elapsed, hook_ms))
+        result.update(_figures("bare", bare_elapsed, bare_ms))
+        ratio = result["webhooks_rps"] / result["bare_rps"]  # type: ignore[operator]
+        result.update(
+            {
+                "processed": outcomes.get("processed", 0),
+                "duplicates_answered_duplicate": duplicates_answered,
+                "other_answers": {
+                    key: value for key, value in outcomes.items() if key not in ("processed", "duplicate")
+                },
+                "bare_ok": bare_ok,
+                **_check_credited(payments),
+                "ratio_to_bare": round(ratio, 3),
+                "target_ratio": TARGET_RATIO,
+                "target_met": ratio >= TARGET_RATIO,
+                # The client shares the 2 cores with the server and PostgreSQL; this is what it took.
+                "client_cpu_ms_per_request": {
+                    "bare": round(bare_cpu * 1000 / REQUESTS, 2),
+                    "webhooks": round(hook_cpu * 1000 / REQUESTS, 2),
+                },
+                "setup_seconds": round(setup_seconds, 1),
+                "server": "granian asgi, 1 worker",
+                "cpus": os.cpu_count(),
+            }
+        )
+    finally:
+        if server is not None:
+            _stop_server(server)
+        use_engine(None)
+        engine.dispose()
+        _admin(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
