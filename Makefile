@@ -10,7 +10,7 @@ lint:
 	@scripts/bootstrap.sh && . scripts/env.sh && ruff check . && ruff format --check .
 
 bench:  ## run every benchmark under bench/ (each prints a JSON line)
-	@scripts/bootstrap.sh && . scripts/env.sh && for b in bench/*.py; do echo "== $$b"; PYTHONPATH=. python "$$b" || exit 1; done
+	@scripts/bootstrap.sh && . scripts/env.sh && for b in bench/[!_]*.py; do echo "== $$b"; PYTHONPATH=. python "$$b" || exit 1; done
 
 clean:
 	rm -rf .web data .pytest_cache tests/e2e/screenshots
