@@ -20,6 +20,7 @@ from paytime_app.pages.accounts import (
     verify_email_page,
 )
 from paytime_app.pages.admin import admin_users_page, audit_log_page
+from paytime_app.pages.calls import calls_page
 from paytime_app.pages.checkout import mock_checkout_page
 from paytime_app.pages.errors import forbidden_page, not_found_page, server_error_page
 from paytime_app.pages.landing import landing_page
@@ -30,6 +31,7 @@ from paytime_app.state.account import AccountState
 from paytime_app.state.accounts import PasswordResetState, SignInState, SignUpState, VerifyEmailState
 from paytime_app.state.admin import AdminUsersState, AuditLogState
 from paytime_app.state.auth import AuthState
+from paytime_app.state.calls import CallsState
 from paytime_app.state.checkout import MockCheckoutState
 from paytime_app.state.mailbox import MailboxState
 from paytime_app.state.middleware import EventCorrelationMiddleware
@@ -85,6 +87,8 @@ app.add_page(
     on_load=MockCheckoutState.load_checkout,
 )
 live.refresh_on("payment.updated", WalletState.refresh)
+app.add_page(calls_page, route=routes.CALLS, title="Calls · PayTime", on_load=CallsState.load_calls)
+live.refresh_on("call.updated", CallsState.refresh)
 app.add_page(mailbox_page, route=routes.DEV_MAILBOX, title="Dev mailbox · PayTime", on_load=MailboxState.load_messages)
 app.add_page(forbidden_page, route=routes.FORBIDDEN, title="No access · PayTime", on_load=AuthState.load_viewer)
 app.add_page(server_error_page, route=routes.SERVER_ERROR, title="Error · PayTime", on_load=AuthState.load_viewer)

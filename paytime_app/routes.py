@@ -17,6 +17,7 @@ FORGOT_PASSWORD = "/forgot-password"
 RESET_PASSWORD = "/reset-password"
 ACCOUNT = "/account"
 WALLET = "/wallet"
+CALLS = "/calls"
 MOCK_CHECKOUT = "/pay/mock/[provider_reference]"
 ADMIN_AUDIT = "/admin/audit"
 API_SESSION = "/api/auth/session"
@@ -39,7 +40,11 @@ class NavLink:
 
 
 # Only pages that exist are linked; each feature adds its own entry when it lands.
-_SIGNED_IN_LINKS = (NavLink("Wallet", WALLET, "wallet"), NavLink("Account", ACCOUNT, "user-round"))
+_SIGNED_IN_LINKS = (
+    NavLink("Wallet", WALLET, "wallet"),
+    NavLink("Calls", CALLS, "phone"),
+    NavLink("Account", ACCOUNT, "user-round"),
+)
 _ROLE_LINKS: dict[Role, tuple[NavLink, ...]] = {
     Role.VIEWER: (NavLink("Users", ADMIN_USERS, "users"), NavLink("Audit log", ADMIN_AUDIT, "scroll-text")),
     Role.ADMIN: (NavLink("Users", ADMIN_USERS, "users"), NavLink("Audit log", ADMIN_AUDIT, "scroll-text")),

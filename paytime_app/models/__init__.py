@@ -1,6 +1,7 @@
 """Every table, imported here so Alembic and tests see one complete `SQLModel.metadata`."""
 
 from paytime_app.models.audit import AuditLogEntry
+from paytime_app.models.calls import Call, CallStatus, CallType, EndReason
 from paytime_app.models.credentials import OAuthIdentity, RecoveryCode, TotpCredential
 from paytime_app.models.jobs import Job, JobStatus
 from paytime_app.models.ledger import HoldStatus, LedgerAccount, LedgerEntry, LedgerHold, LedgerTransaction
@@ -13,7 +14,11 @@ from paytime_app.models.users import Role, User
 __all__ = [
     "AuditLogEntry",
     "AuthChallenge",
+    "Call",
+    "CallStatus",
+    "CallType",
     "ChallengePurpose",
+    "EndReason",
     "HoldStatus",
     "Job",
     "JobStatus",

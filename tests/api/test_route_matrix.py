@@ -45,7 +45,12 @@ def api_routes() -> list[tuple[str, str]]:
 
 def concrete(path: str) -> str:
     nil = "00000000-0000-0000-0000-000000000000"
-    return path.replace("{provider}", "google").replace("{payment_id}", nil).replace("{wallet_id}", nil)
+    return (
+        path.replace("{provider}", "google")
+        .replace("{payment_id}", nil)
+        .replace("{wallet_id}", nil)
+        .replace("{call_id}", nil)
+    )
 
 
 @pytest.fixture

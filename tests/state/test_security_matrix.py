@@ -28,6 +28,7 @@ from paytime_app.state.account import AccountState
 from paytime_app.state.accounts import PasswordResetState, SignInState, SignUpState, VerifyEmailState
 from paytime_app.state.admin import AdminUsersState, AuditLogState
 from paytime_app.state.auth import AuthState
+from paytime_app.state.calls import CallsState
 from paytime_app.state.checkout import MockCheckoutState
 from paytime_app.state.mailbox import MailboxState
 from paytime_app.state.wallet import WalletState
@@ -51,6 +52,7 @@ SHOWN = {
     AdminUsersState: ("rows",),
     AuditLogState: ("entries",),
     WalletState: ("wallets", "history", "payments"),
+    CallsState: ("credits", "calls", "totals", "live_call_id"),
 }
 
 
@@ -58,6 +60,16 @@ def protected_calls(
     victim: User, victim_session: UserSession, victim_payment_id: str = "00000000-0000-0000-0000-000000000000"
 ) -> dict[type, dict[str, tuple[Any, ...]]]:
     return {
+        CallsState: {
+            "load_calls": (),
+            "refresh": (),
+            "tick": (),
+            "submit_call": ({"callee": victim.email, "call_type": "audio", "currency": "NGN"},),
+            "answer": (),
+            "decline": (),
+            "hang_up": (),
+            "buy_credits": ({"amount": "10", "currency": "NGN"},),
+        },
         WalletState: {
             "load_wallet": (),
             "refresh": (),
