@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header
 from pydantic import BaseModel, Field, model_validator
 
 from paytime_app.api.v1_auth import AccessToken
-from paytime_app.models.calls import Call, CallType
+from paytime_app.models.calls import Call, CallStatus, CallType
 from paytime_app.models.sessions import SessionKind
 from paytime_app.services.calls import answer_call, decline_call, end_call, get_call, list_calls, start_call
 from paytime_app.services.sessions import call_as_user
@@ -86,8 +86,12 @@ def place(body: CallRequest, token: AccessToken, idempotency_key: IdempotencyKey
 
 
 @router.get("", response_model=list[CallOut])
-def calls(token: AccessToken, page: int = 1) -> list[CallOut]:
-    return [_out(call) for call in _as_user(token, list_calls, page=max(page, 1))]
+def calls(
+    token: AccessToken, page: int = 1, status: CallStatus | None = None, type: CallType | None = None
+) -> list[CallOut]:
+    """Your calls, made and received, newest first; filter by status and type."""
+    found = _as_user(token, list_calls, status=status, call_type=type, page=max(page, 1))
+    return [_out(call) for call in found]
 
 
 @router.get("/{call_id}", response_model=CallOut)

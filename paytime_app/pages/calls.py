@@ -10,6 +10,14 @@ from paytime_app.components.layout import page_shell
 from paytime_app.components.tables import data_table
 from paytime_app.state.calls import CallsState
 
+STATUS_FILTERS = [
+    ("all", "All calls"),
+    ("ended", "Ended"),
+    ("missed", "Missed"),
+    ("declined", "Declined"),
+    ("cancelled", "Cancelled"),
+]
+
 
 def live_call_panel() -> rx.Component:
     return rx.cond(
@@ -174,7 +182,18 @@ def calls_page() -> rx.Component:
                     spacing="3",
                     width="100%",
                 ),
-                rx.heading("History", size="4", as_="h2"),
+                rx.hstack(
+                    rx.heading("History", size="4", as_="h2"),
+                    rx.spacer(),
+                    rx.select.root(
+                        rx.select.trigger(aria_label="Filter calls by status"),
+                        rx.select.content(*[rx.select.item(label, value=value) for value, label in STATUS_FILTERS]),
+                        value=CallsState.status_filter,
+                        on_change=CallsState.filter_status,
+                    ),
+                    width="100%",
+                    align="center",
+                ),
                 rx.cond(
                     CallsState.calls.length() > 0,
                     data_table(["When", "Call", "Status", "Cost"], CallsState.calls, call_row),

@@ -43,6 +43,7 @@ class CallsState(AuthState):
     live_currency: str = "NGN"
     live_started_epoch: float = 0.0
     elapsed_seconds: int = 0
+    status_filter: str = "all"
     error: str = ""
     notice: str = ""
     is_loading: bool = True
@@ -81,7 +82,8 @@ class CallsState(AuthState):
             for view in wallets
             if view.kind == WalletKind.CALL_CREDITS
         ]
-        calls = await self._call_as_viewer(list_calls, page=1, page_size=20)
+        status = None if self.status_filter == "all" else CallStatus(self.status_filter)
+        calls = await self._call_as_viewer(list_calls, status=status, page=1, page_size=20)
         self.calls = [
             {
                 "id": str(call.id),
@@ -93,7 +95,8 @@ class CallsState(AuthState):
             }
             for call in calls
         ]
-        self._show_call(next((call for call in calls if call.status in LIVE_STATUSES), None))
+        live = await self._call_as_viewer(list_calls, status=None, page=1, page_size=5)
+        self._show_call(next((call for call in live if call.status in LIVE_STATUSES), None))
         self.totals = [
             {
                 "month": total.month,
@@ -128,6 +131,18 @@ class CallsState(AuthState):
         except AuthenticationRequired:
             return
         yield CallsState.tick
+
+    @rx.event
+    async def filter_status(self, status: str) -> None:
+        if status == "all" or status in CallStatus.__members__.values():
+            self.status_filter = status
+            await self._refresh_quietly()
+
+    async def _refresh_quietly(self) -> None:
+        try:
+            await self._refresh()
+        except AuthenticationRequired:
+            return
 
     @rx.event(background=True)
     async def tick(self) -> None:

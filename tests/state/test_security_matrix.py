@@ -69,6 +69,7 @@ def protected_calls(
             "decline": (),
             "hang_up": (),
             "buy_credits": ({"amount": "10", "currency": "NGN"},),
+            "filter_status": ("ended",),
         },
         WalletState: {
             "load_wallet": (),
