@@ -86,3 +86,19 @@ def server_link(child: rx.Component, href: str | rx.Var, **props: object) -> rx.
     """A link to an API route: a full page load (router links would never reach the server)."""
     # Reflex renders anchors as router links; reloadDocument makes the browser fetch the URL itself.
     return rx.el.a(child, href=href, custom_attrs={"reloadDocument": True}, **props)
+
+
+def search_form(
+    *, value: rx.Var, placeholder: str, label: str, on_submit: rx.EventHandler, **props: object
+) -> rx.Component:
+    """A one-field search that submits its `q` to `on_submit` and keeps what was typed."""
+    return rx.form(
+        rx.hstack(
+            rx.input(name="q", placeholder=placeholder, default_value=value, aria_label=label, flex="1", min_width="0"),
+            rx.button("Search", type="submit"),
+            width="100%",
+        ),
+        on_submit=on_submit,
+        reset_on_submit=False,
+        **props,
+    )

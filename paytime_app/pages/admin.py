@@ -5,7 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from paytime_app.components.feedback import empty_state, error_callout, loading_rows, page_header
-from paytime_app.components.forms import callout
+from paytime_app.components.forms import callout, search_form
 from paytime_app.components.layout import page_shell
 from paytime_app.components.tables import data_table, pager
 from paytime_app.state.admin import AdminUsersState, AuditLogState
@@ -81,21 +81,11 @@ def admin_users_page() -> rx.Component:
         rx.cond(AdminUsersState.notice != "", callout(AdminUsersState.notice, "green", "circle-check"), rx.fragment()),
         rx.cond(AdminUsersState.error != "", error_callout(AdminUsersState.error), rx.fragment()),
         rx.hstack(
-            rx.form(
-                rx.hstack(
-                    rx.input(
-                        name="q",
-                        placeholder="Name or email",
-                        default_value=AdminUsersState.query,
-                        aria_label="Search users",
-                        flex="1",
-                        min_width="0",
-                    ),
-                    rx.button("Search", type="submit"),
-                    width="100%",
-                ),
+            search_form(
+                value=AdminUsersState.query,
+                placeholder="Name or email",
+                label="Search users",
                 on_submit=AdminUsersState.search,
-                reset_on_submit=False,
                 flex="1",
                 min_width="220px",
             ),
@@ -144,21 +134,11 @@ def audit_row(entry: rx.Var) -> rx.Component:
 def audit_log_page() -> rx.Component:
     return page_shell(
         page_header("Audit log", "Every privileged action: who, what, when and from where."),
-        rx.form(
-            rx.hstack(
-                rx.input(
-                    name="q",
-                    placeholder="Action or actor email",
-                    default_value=AuditLogState.query,
-                    aria_label="Search the audit log",
-                    flex="1",
-                    min_width="0",
-                ),
-                rx.button("Search", type="submit"),
-                width="100%",
-            ),
+        search_form(
+            value=AuditLogState.query,
+            placeholder="Action or actor email",
+            label="Search the audit log",
             on_submit=AuditLogState.search,
-            reset_on_submit=False,
             width="100%",
             margin_bottom="16px",
         ),
