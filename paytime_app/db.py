@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.sql import Select
 from sqlmodel import Session
 
@@ -80,10 +80,23 @@ def unit_of_work() -> Iterator[Session]:
         except BaseException as error:
             if isinstance(error, DomainError) and error.keeps_changes:
                 session.commit()
-            else:
-                session.rollback()
+                raise
+            session.rollback()
+            lost = _lost_connection(error)
+            if lost is not None and lost is not error:
+                # A savepoint's cleanup on a dead connection hides the real cause; callers retry on it.
+                raise lost from None
             raise
         session.commit()
+
+
+def _lost_connection(error: BaseException) -> DBAPIError | None:
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, DBAPIError) and seen.connection_invalidated:
+            return seen
+        seen = seen.__context__
+    return None
 
 
 def in_transaction(service: Callable[..., T], /, **kwargs: Any) -> T:
