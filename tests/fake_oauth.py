@@ -34,13 +34,14 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, unquote_plus, urlencode, urlsplit, urlunsplit
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 from joserfc import jwt
 from joserfc.jwk import RSAKey
+
+from tests.loopback import LoopbackServer
 
 GOOGLE_CLIENT_ID = "fake-google-client-id.apps.example"
 GOOGLE_CLIENT_SECRET = "fake-google-client-secret"
@@ -73,7 +74,7 @@ class _AccessToken:
 
 
 @dataclass
-class FakeOAuthProvider:
+class FakeOAuthProvider(LoopbackServer):
     """Google-like OIDC and GitHub-like OAuth endpoints on 127.0.0.1; see the module docstring."""
 
     host: str = "127.0.0.1"
@@ -90,47 +91,14 @@ class FakeOAuthProvider:
         self._lock = threading.Lock()
         self._grants: dict[str, _Grant] = {}
         self._tokens: dict[str, _AccessToken] = {}
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         self.signing_key = _rsa_key()
         self.unpublished_key = _rsa_key()
 
     # -- lifecycle -------------------------------------------------------------------------------
 
-    @property
-    def base_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("FakeOAuthProvider is not started")
-        return f"http://{self.host}:{self._server.server_address[1]}"
-
-    def start(self) -> FakeOAuthProvider:
-        if self._server is not None:
-            return self
+    def _make_server(self) -> ThreadingHTTPServer:
         handler = type("FakeOAuthHandler", (_Handler,), {"provider": self})
-        # Port 0 lets the kernel pick a free port atomically (no probe-then-bind race).
-        self._server = ThreadingHTTPServer((self.host, self.port), handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-oauth", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = None
-        self._thread = None
-
-    def __enter__(self) -> FakeOAuthProvider:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.stop()
+        return ThreadingHTTPServer((self.host, self.port), handler)
 
     def settings_env(self) -> dict[str, str]:
         """Environment variables that point PayTime at this provider."""

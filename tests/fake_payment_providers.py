@@ -34,9 +34,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from tests.loopback import LoopbackServer
 
 STRIPE_SECRET_KEY = "sk_test_fake_paytime_0123456789"
 STRIPE_WEBHOOK_SECRET = "whsec_fake_paytime_0123456789"
@@ -57,7 +58,7 @@ class Recorded:
 
 
 @dataclass
-class FakePaymentProviders:
+class FakePaymentProviders(LoopbackServer):
     host: str = "127.0.0.1"
     hang_seconds: float = 1.5
     monnify_token_lifetime: int = 3600
@@ -74,43 +75,12 @@ class FakePaymentProviders:
         self.monnify_transactions: dict[str, dict[str, Any]] = {}
         self.flutterwave_links: dict[str, dict[str, Any]] = {}
         self.flutterwave_transactions: dict[int, dict[str, Any]] = {}
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
 
-    @property
-    def base_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("FakePaymentProviders is not started")
-        return f"http://{self.host}:{self._server.server_address[1]}"
-
-    def start(self) -> FakePaymentProviders:
+    def _make_server(self) -> ThreadingHTTPServer:
         handler = type("FakePaymentHandler", (_Handler,), {"fake": self})
-        self._server = _Server((self.host, 0), handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-payments", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = None
-
-    def __enter__(self) -> FakePaymentProviders:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.stop()
+        return _Server((self.host, 0), handler)
 
     def settings_env(self) -> dict[str, str]:
         """Environment variables that point PayTime's adapters at this server."""
