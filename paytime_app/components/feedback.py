@@ -44,4 +44,6 @@ def loading_rows(count: int = 3) -> rx.Component:
 
 
 def error_callout(message: rx.Var | str) -> rx.Component:
-    return rx.callout(message, icon="triangle-alert", color_scheme="red", role="alert", width="100%")
+    """A refusal in words; a state's empty message shows nothing."""
+    shown = rx.callout(message, icon="triangle-alert", color_scheme="red", role="alert", width="100%")
+    return rx.cond(message != "", shown, rx.fragment()) if isinstance(message, rx.Var) else shown

@@ -42,7 +42,9 @@ def submit_button(label: str, busy: rx.Var[bool], **props: object) -> rx.Compone
 
 
 def callout(message: rx.Var | str, tone: rx.Var | str = "blue", icon: str = "info") -> rx.Component:
-    return rx.callout(message, icon=icon, color_scheme=tone, role="status", width="100%")
+    """A notice; a state's empty message shows nothing."""
+    shown = rx.callout(message, icon=icon, color_scheme=tone, role="status", width="100%")
+    return rx.cond(message != "", shown, rx.fragment()) if isinstance(message, rx.Var) else shown
 
 
 def auth_card(title: str, subtitle: str | rx.Var, *children: rx.Component) -> rx.Component:

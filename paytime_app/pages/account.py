@@ -225,12 +225,8 @@ def devices_section() -> rx.Component:
 def account_page() -> rx.Component:
     return page_shell(
         page_header("Account and security", "Manage how you sign in and where you're signed in."),
-        rx.cond(
-            AccountState.notice != "",
-            callout(AccountState.notice, AccountState.notice_tone, "circle-check"),
-            rx.fragment(),
-        ),
-        rx.cond(AccountState.error != "", error_callout(AccountState.error), rx.fragment()),
+        callout(AccountState.notice, AccountState.notice_tone, "circle-check"),
+        error_callout(AccountState.error),
         rx.cond(
             AccountState.is_loading,
             loading_rows(4),

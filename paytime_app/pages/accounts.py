@@ -10,10 +10,6 @@ from paytime_app.components.forms import auth_card, callout, field, server_link,
 from paytime_app.state.accounts import PasswordResetState, SignInState, SignUpState, VerifyEmailState
 
 
-def _error(message: rx.Var) -> rx.Component:
-    return rx.cond(message != "", error_callout(message), rx.fragment())
-
-
 def _oauth_button(provider: rx.Var) -> rx.Component:
     return server_link(
         rx.button(
@@ -115,8 +111,8 @@ def sign_in_page() -> rx.Component:
     return auth_card(
         "Sign in",
         "Welcome back. Sign in to your wallet, tickets and calls.",
-        rx.cond(SignInState.notice != "", callout(SignInState.notice, SignInState.notice_tone), rx.fragment()),
-        _error(SignInState.error),
+        callout(SignInState.notice, SignInState.notice_tone),
+        error_callout(SignInState.error),
         rx.cond(SignInState.step == "password", _password_step(), _code_step()),
     )
 
@@ -141,7 +137,7 @@ def sign_up_page() -> rx.Component:
             ),
             rx.form(
                 rx.vstack(
-                    _error(SignUpState.error),
+                    error_callout(SignUpState.error),
                     field("Your name", "display_name", auto_complete="name", placeholder="Ada Obi", max_length=80),
                     field("Email", "email", type_="email", auto_complete="email", placeholder="you@example.com"),
                     field(
@@ -192,7 +188,7 @@ def forgot_password_page() -> rx.Component:
             ),
             rx.form(
                 rx.vstack(
-                    _error(PasswordResetState.error),
+                    error_callout(PasswordResetState.error),
                     field("Email", "email", type_="email", auto_complete="email", placeholder="you@example.com"),
                     submit_button("Send reset link", PasswordResetState.is_submitting),
                     spacing="4",
@@ -221,7 +217,7 @@ def reset_password_page() -> rx.Component:
                 PasswordResetState.link_usable,
                 rx.form(
                     rx.vstack(
-                        _error(PasswordResetState.error),
+                        error_callout(PasswordResetState.error),
                         field(
                             "New password",
                             "password",
@@ -245,7 +241,7 @@ def reset_password_page() -> rx.Component:
                     width="100%",
                 ),
                 rx.vstack(
-                    _error(PasswordResetState.error),
+                    error_callout(PasswordResetState.error),
                     rx.link(
                         rx.button("Ask for a new link", size="3", width="100%"),
                         href=routes.FORGOT_PASSWORD,

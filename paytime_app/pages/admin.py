@@ -78,8 +78,8 @@ def user_row(row: rx.Var) -> rx.Component:
 def admin_users_page() -> rx.Component:
     return page_shell(
         page_header("Users", "Search accounts, change roles, disable access. Viewers can look but not change."),
-        rx.cond(AdminUsersState.notice != "", callout(AdminUsersState.notice, "green", "circle-check"), rx.fragment()),
-        rx.cond(AdminUsersState.error != "", error_callout(AdminUsersState.error), rx.fragment()),
+        callout(AdminUsersState.notice, "green", "circle-check"),
+        error_callout(AdminUsersState.error),
         rx.hstack(
             search_form(
                 value=AdminUsersState.query,

@@ -168,8 +168,8 @@ def call_row(call: rx.Var) -> rx.Component:
 def calls_page() -> rx.Component:
     return page_shell(
         page_header("Calls", "Prepaid calls billed by the second."),
-        rx.cond(CallsState.notice != "", callout(CallsState.notice, "blue", "info"), rx.fragment()),
-        rx.cond(CallsState.error != "", error_callout(CallsState.error), rx.fragment()),
+        callout(CallsState.notice, "blue", "info"),
+        error_callout(CallsState.error),
         rx.cond(
             CallsState.is_loading,
             loading_rows(3),

@@ -40,7 +40,7 @@ def top_up_form() -> rx.Component:
         rx.form(
             rx.vstack(
                 rx.heading("Add money", size="4", as_="h2"),
-                rx.cond(WalletState.topup_error != "", error_callout(WalletState.topup_error), rx.fragment()),
+                error_callout(WalletState.topup_error),
                 rx.hstack(
                     rx.vstack(
                         rx.el.label(rx.text("Amount", size="2", weight="medium"), html_for="amount"),
@@ -177,7 +177,7 @@ def history_filter() -> rx.Component:
 def wallet_page() -> rx.Component:
     return page_shell(
         page_header("Wallet", "Your balances, what's on hold, and every movement."),
-        rx.cond(WalletState.notice != "", callout(WalletState.notice, "blue", "info"), rx.fragment()),
+        callout(WalletState.notice, "blue", "info"),
         rx.cond(
             WalletState.is_loading,
             loading_rows(4),
