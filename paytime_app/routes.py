@@ -23,9 +23,7 @@ ADMIN_AUDIT = "/admin/audit"
 API_SESSION = "/api/auth/session"
 API_SIGNED_OUT = "/api/auth/signed-out"
 
-
-def api_oauth_start(provider: str, intent: str = "sign_in") -> str:
-    return f"/api/auth/oauth/{provider}/start?intent={intent}"
+API_OAUTH = "/api/auth/oauth/"  # + provider + "/start?intent=…" or "/callback"
 
 
 FORBIDDEN = "/forbidden"

@@ -17,6 +17,7 @@ from paytime_app.services.payments import (
     default_return_url,
     get_payment,
     list_own_payments,
+    list_status_changes,
     start_checkout,
     verify_payment,
 )
@@ -63,6 +64,17 @@ class PaymentOut(BaseModel):
     checkout_url: str | None
     failure_reason: str | None
     created_at: str
+
+
+class StatusChangeOut(BaseModel):
+    at: str
+    status: str
+    source: str = Field(description="api, webhook, verify or reconcile")
+    reason: str | None
+
+
+class PaymentDetail(PaymentOut):
+    timeline: list[StatusChangeOut]
 
 
 def _payment_out(payment: Payment) -> PaymentOut:
@@ -148,9 +160,24 @@ def payments(token: AccessToken, page: int = 1) -> list[PaymentOut]:
     return [_payment_out(payment) for payment in _as_user(token, list_own_payments, page=max(page, 1))]
 
 
-@router.get("/payments/{payment_id}", response_model=PaymentOut)
-def payment(payment_id: uuid.UUID, token: AccessToken) -> PaymentOut:
-    return _payment_out(_as_user(token, get_payment, payment_id=payment_id))
+@router.get("/payments/{payment_id}", response_model=PaymentDetail)
+def payment(payment_id: uuid.UUID, token: AccessToken) -> PaymentDetail:
+    """One of your payments with its timeline: every status it went through, when, and what said so."""
+    found, changes = _as_user(token, _payment_with_timeline, payment_id=payment_id)
+    return PaymentDetail(
+        **_payment_out(found).model_dump(),
+        timeline=[
+            StatusChangeOut(
+                at=change.created_at.isoformat(), status=change.to_status, source=change.source, reason=change.reason
+            )
+            for change in changes
+        ],
+    )
+
+
+def _payment_with_timeline(*, session: Any, actor: User, payment_id: uuid.UUID) -> tuple[Payment, list[Any]]:
+    found = get_payment(session=session, actor=actor, payment_id=payment_id)
+    return found, list_status_changes(session=session, payment=found)
 
 
 @router.post("/payments/{payment_id}/verify", response_model=PaymentOut)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from paytime_app import routes
 from paytime_app.components.feedback import error_callout, loading_rows, page_header
 from paytime_app.components.forms import callout, server_link
 from paytime_app.components.layout import page_shell
@@ -162,7 +163,7 @@ def provider_row(provider: rx.Var) -> rx.Component:
             rx.button("Unlink", variant="soft", color_scheme="red", on_click=AccountState.unlink_provider(provider)),
             server_link(
                 rx.button("Link", variant="soft", tab_index=-1),
-                href="/api/auth/oauth/" + provider + "/start?intent=link",
+                href=routes.API_OAUTH + provider + "/start?intent=link",
                 aria_label=rx.cond(provider == "google", "Link Google", "Link GitHub"),
             ),
         ),

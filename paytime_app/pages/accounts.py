@@ -21,7 +21,7 @@ def _oauth_button(provider: rx.Var) -> rx.Component:
             type="button",
             tab_index=-1,
         ),
-        href="/api/auth/oauth/" + provider + "/start?intent=sign_in&next=" + SignInState.next_path,
+        href=routes.API_OAUTH + provider + "/start?intent=sign_in&next=" + SignInState.next_path,
         aria_label=rx.cond(provider == "google", "Continue with Google", "Continue with GitHub"),
         style={"width": "100%"},
     )

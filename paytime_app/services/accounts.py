@@ -99,6 +99,10 @@ class SignInStep:
     email_hint: str = ""
 
 
+def _ip_key(client: ClientInfo) -> str:
+    return rate_limits.ip_rate_limit_key(client.ip_address or "unknown")
+
+
 def device_hash(device_token: str | None) -> str | None:
     return hashlib.sha256(device_token.encode()).hexdigest() if device_token else None
 
@@ -120,7 +124,7 @@ def register_account(
     account gets a note instead of a second account. Raises WeakPassword, ValidationFailed,
     RateLimited.
     """
-    rate_limits.enforce_rate_limit(rate_limits.SIGN_UP_PER_IP, client.ip_address or "unknown")
+    rate_limits.enforce_rate_limit(rate_limits.SIGN_UP_PER_IP, _ip_key(client))
     email = normalize_email(email)
     check_password_strength(password, email=email)
     existing = get_user_by_email(session=session, email=email)
@@ -174,7 +178,7 @@ def resend_verification(*, session: Session, email: str, base_url: str, client: 
 
     Raises RateLimited.
     """
-    rate_limits.enforce_rate_limit(rate_limits.SIGN_UP_PER_IP, client.ip_address or "unknown")
+    rate_limits.enforce_rate_limit(rate_limits.SIGN_UP_PER_IP, _ip_key(client))
     user = get_user_by_email(session=session, email=email)
     if user is not None and user.is_active and user.email_verified_at is None:
         _send_verification(session=session, user=user, base_url=base_url)
@@ -197,7 +201,7 @@ def sign_in_with_password(
     Raises InvalidCredentials, EmailNotVerified, AccountDisabled, RateLimited.
     """
     account_key = email.strip().lower()
-    rate_limits.enforce_rate_limit(rate_limits.SIGN_IN_PER_IP, client.ip_address or "unknown")
+    rate_limits.enforce_rate_limit(rate_limits.SIGN_IN_PER_IP, _ip_key(client))
     rate_limits.enforce_rate_limit(rate_limits.SIGN_IN_PER_ACCOUNT, account_key)
     user = get_user_by_email(session=session, email=account_key)
     if user is None or user.password_hash is None:
@@ -363,7 +367,7 @@ def request_password_reset(*, session: Session, email: str, base_url: str, clien
     Raises RateLimited.
     """
     account_key = email.strip().lower()[:254]
-    rate_limits.enforce_rate_limit(rate_limits.PASSWORD_RESET_PER_IP, client.ip_address or "unknown")
+    rate_limits.enforce_rate_limit(rate_limits.PASSWORD_RESET_PER_IP, _ip_key(client))
     rate_limits.enforce_rate_limit(rate_limits.PASSWORD_RESET_PER_ACCOUNT, account_key)
     enqueue_job(
         session=session, kind="accounts.send_password_reset", payload={"email": account_key, "base_url": base_url}

@@ -61,7 +61,13 @@ def test_top_up_through_api_and_webhook(client):
     assert wallets[("wallet", "NGN")]["balance"] == 150_000
     lines = client.get(f"/api/v1/wallets/{wallets[('wallet', 'NGN')]['id']}/transactions", headers=headers).json()
     assert [line["amount"] for line in lines] == [150_000]
-    assert client.get(f"/api/v1/payments/{payment['id']}", headers=headers).json()["status"] == "succeeded"
+    detail = client.get(f"/api/v1/payments/{payment['id']}", headers=headers).json()
+    assert detail["status"] == "succeeded"
+    assert [(step["status"], step["source"]) for step in detail["timeline"]] == [
+        ("pending", "api"),
+        ("processing", "api"),
+        ("succeeded", "webhook"),
+    ]
 
 
 def test_tampered_webhook_is_400_and_writes_nothing(client):
