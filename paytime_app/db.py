@@ -13,11 +13,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.sql import Select
-from sqlmodel import Session
+from sqlmodel import Session, SQLModel
 
 from paytime_app.errors import DomainError
 from paytime_app.settings import get_settings
@@ -107,6 +109,20 @@ def in_transaction(service: Callable[..., T], /, **kwargs: Any) -> T:
 
 def is_postgresql(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
+
+
+def insert_unless_duplicate(session: Session, row: SQLModel) -> bool:
+    """INSERT `row` unless it collides with a unique key; True if it was written.
+
+    One statement and no savepoint: a collision with a row another transaction is writing waits
+    for that transaction, then counts as a duplicate if it committed.
+    """
+    mapper = inspect(row).mapper
+    values = {attribute.columns[0].name: getattr(row, attribute.key) for attribute in mapper.column_attrs}
+    dialect_insert = postgresql_insert if is_postgresql(session) else sqlite_insert
+    table = mapper.local_table
+    statement = dialect_insert(table).values(**values).on_conflict_do_nothing().returning(*table.primary_key)
+    return session.connection().execute(statement).first() is not None
 
 
 def for_update(statement: Select, *, skip_locked: bool = False) -> Select:

@@ -35,7 +35,8 @@ class LedgerAccount(TableBase, table=True):
     """A balance in one currency at an address such as `user:{id}:wallet`, `platform:fees`, `world`.
 
     `balance_minor` is a cache of the sum of the account's entries, changed only by the ledger
-    service in the same transaction as the entries; the CHECK keeps it from going negative.
+    service in the same transaction as the entries; the CHECK keeps it from going negative. Accounts
+    allowed below zero cache nothing (it stays 0): their balance is the sum of their entries.
     """
 
     __tablename__ = "ledger_account"

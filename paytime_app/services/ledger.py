@@ -13,11 +13,16 @@ Negative balances: an account may go below zero only if its address matches one 
 provider owes us or we owe it). Everything else (wallets, earnings, fees, holds) is refused a debit
 that would take it below zero, by a conditional UPDATE and, behind it, a CHECK constraint.
 
-Balances: `balance_minor` on the account is a cache of the sum of its entries, changed only here, in
-the same database transaction as the entries, with `UPDATE ... SET balance = balance + :delta WHERE
-id = :id AND (allow_negative OR balance + :delta >= 0)`. No read-then-write: the row lock taken by
-the UPDATE serialises concurrent movements, and accounts are updated in ascending id order so A→B
-and B→A at once cannot deadlock. `find_ledger_problems` recomputes every balance from the entries.
+Balances: `balance_minor` on an account that may not go negative is a cache of the sum of its
+entries, changed only here, in the same database transaction as the entries, and only after the
+account's row is locked (accounts are locked in ascending id order, so A→B and B→A at once cannot
+deadlock) and its balance, as it is once locked, covers the debit. Accounts allowed below zero have
+nothing to check, so they keep no cached balance (0) and are never locked: every payment of a
+provider moves money through its clearing account, which would otherwise serialise them all.
+Their balance is the sum of their entries. `find_ledger_problems` recomputes every cached balance.
+
+On PostgreSQL the write is one round trip: the `ledger_write` function (revision 0006) does what
+`_write_transaction` does in Python on SQLite, and the same tests run against both.
 
 Idempotency: every call carries an idempotency key, stored unique on the transaction with a hash of
 the request (kind and postings, or the hold operation). The same key with the same request returns
@@ -38,6 +43,7 @@ even if the caller catches the error and carries on.
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections import defaultdict
@@ -47,8 +53,9 @@ from datetime import datetime
 from fnmatch import fnmatchcase
 from typing import Any
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import func, text, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, col, select
 
 from paytime_app.db import for_update, is_postgresql
@@ -295,6 +302,12 @@ def get_account(*, session: Session, address: str, currency: Currency) -> Ledger
 
 def get_balance(*, session: Session, address: str, currency: Currency) -> int:
     """The balance in minor units (0 for an account never used); for wallets, the available balance."""
+    if allows_negative(address):
+        return session.exec(
+            select(func.coalesce(func.sum(LedgerEntry.amount_minor), 0))
+            .join(LedgerAccount, col(LedgerEntry.account_id) == LedgerAccount.id)
+            .where(LedgerAccount.address == address, LedgerAccount.currency == str(currency))
+        ).one()
     balance = session.exec(
         select(LedgerAccount.balance_minor).where(
             LedgerAccount.address == address, LedgerAccount.currency == str(currency)
@@ -335,9 +348,10 @@ def list_entries(
 def find_ledger_problems(*, session: Session) -> list[str]:
     """Reconcile the whole ledger; an empty list means every invariant holds.
 
-    Checks: each cached balance equals the sum of its entries; each transaction has two or more
-    entries summing to zero per currency; no balance is negative unless allowed; each active hold's
-    account holds exactly its amount and each resolved hold's account is empty.
+    Checks: each cached balance equals the sum of its entries (accounts allowed below zero cache
+    none: theirs stays 0); each transaction has two or more entries summing to zero per currency; no
+    balance is negative unless allowed; each active hold's account holds exactly its amount and each
+    resolved hold's account is empty.
     """
     problems: list[str] = []
     entry_sums = (
@@ -345,18 +359,23 @@ def find_ledger_problems(*, session: Session) -> list[str]:
         .group_by(col(LedgerEntry.account_id))
         .subquery()
     )
-    for address, currency, cached, computed in session.exec(
+    for address, currency, allow_negative, cached, computed in session.exec(
         select(
             LedgerAccount.address,
             LedgerAccount.currency,
+            LedgerAccount.allow_negative,
             LedgerAccount.balance_minor,
             func.coalesce(entry_sums.c.total, 0),
         ).join(entry_sums, entry_sums.c.account_id == LedgerAccount.id, isouter=True)
     ).all():
-        if cached != computed:
+        if allow_negative != allows_negative(address):
+            problems.append(f"{address} {currency}: allow_negative is {allow_negative}")
+        if allow_negative and cached != 0:
+            problems.append(f"{address} {currency}: caches a balance of {cached}; it allows negative, so caches none")
+        if not allow_negative and cached != computed:
             problems.append(f"{address} {currency}: cached balance {cached} != sum of entries {computed}")
-        if cached < 0 and not allows_negative(address):
-            problems.append(f"{address} {currency}: negative balance {cached}")
+        if computed < 0 and not allow_negative:
+            problems.append(f"{address} {currency}: negative balance {computed}")
     for transaction_id, currency, total in session.exec(
         select(LedgerEntry.transaction_id, LedgerEntry.currency, func.sum(LedgerEntry.amount_minor))
         .group_by(col(LedgerEntry.transaction_id), col(LedgerEntry.currency))
@@ -650,21 +669,23 @@ def _write_transaction(
         totals[leg.currency] += leg.amount_minor
     if len(legs) < 2 or any(totals.values()):
         raise ValueError(f"unbalanced ledger transaction: {dict(totals)}")
+    transaction = LedgerTransaction(
+        reference=identifiers.human_reference("TX", 12),
+        idempotency_key=idempotency_key,
+        request_hash=request_hash,
+        kind=kind,
+        description=description[:200],
+        metadata_=metadata,
+        reverses_id=reverses_id,
+    )
+    if is_postgresql(session):
+        return _write_transaction_on_server(session=session, transaction=transaction, legs=legs)
     existing = _replay(session=session, idempotency_key=idempotency_key, request_hash=request_hash)
     if existing is not None:
         return _Written(existing, created=False)
     try:
         # Everything in one savepoint: a refusal or a lost race leaves nothing behind.
         with session.begin_nested():
-            transaction = LedgerTransaction(
-                reference=identifiers.human_reference("TX", 12),
-                idempotency_key=idempotency_key,
-                request_hash=request_hash,
-                kind=kind,
-                description=description[:200],
-                metadata_=metadata,
-                reverses_id=reverses_id,
-            )
             session.add(transaction)
             # Claim the key first: a concurrent twin blocks here on the unique index until we finish.
             session.flush()
@@ -692,6 +713,57 @@ def _write_transaction(
         if winner.request_hash != request_hash:
             raise IdempotencyMismatch() from None
         return _Written(winner, created=False)
+    return _Written(transaction, created=True)
+
+
+_LEDGER_WRITE = text(
+    "SELECT outcome, found_transaction_id, refused_address, refused_currency FROM ledger_write("
+    ":id, :created_at, :reference, :idempotency_key, :request_hash, :kind, :description, CAST(:metadata AS jsonb),"
+    " :reverses_id, :addresses, :currencies, :amounts, :posting_indexes, :allow_negative)"
+)
+
+
+def _write_transaction_on_server(*, session: Session, transaction: LedgerTransaction, legs: Sequence[_Leg]) -> _Written:
+    """PostgreSQL: the same write as below in one round trip, through the `ledger_write` function.
+
+    The function returns a refusal instead of raising, so nothing is written and the caller's
+    transaction stays usable without a savepoint round trip.
+    """
+    parameters = {
+        "id": transaction.id,
+        "created_at": transaction.created_at,
+        "reference": transaction.reference,
+        "idempotency_key": transaction.idempotency_key,
+        "request_hash": transaction.request_hash,
+        "kind": transaction.kind,
+        "description": transaction.description,
+        "metadata": json.dumps(transaction.metadata_, default=str),
+        "reverses_id": transaction.reverses_id,
+        "addresses": [leg.address for leg in legs],
+        "currencies": [str(leg.currency) for leg in legs],
+        "amounts": [leg.amount_minor for leg in legs],
+        "posting_indexes": [leg.posting_index for leg in legs],
+        "allow_negative": [allows_negative(leg.address) for leg in legs],
+    }
+    # Pending ORM changes are not flushed first: they reach the database with the commit, after this
+    # write, so a row pointing at this transaction (a payment's credit) needs no second UPDATE.
+    outcome, found_id, refused_address, refused_currency = session.execute(_LEDGER_WRITE, parameters).one()
+    if outcome == "insufficient_funds":
+        raise InsufficientFunds(address=refused_address, currency=refused_currency)
+    if outcome == "mismatch":
+        raise IdempotencyMismatch()
+    if outcome == "already_reversed":
+        raise AlreadyReversed()
+    if outcome == "replayed":
+        replayed = session.get(LedgerTransaction, found_id)
+        assert replayed is not None
+        return _Written(replayed, created=False)
+    # Written by the server exactly as built here: make it persistent without reading it back.
+    make_transient_to_detached(transaction)
+    session.add(transaction)
+    for cached in session.identity_map.values():
+        if isinstance(cached, LedgerAccount):
+            session.expire(cached, ["balance_minor"])
     return _Written(transaction, created=True)
 
 
@@ -728,7 +800,7 @@ def _apply_deltas(*, session: Session, deltas: dict[uuid.UUID, int], accounts: d
     # Ascending id order: two transactions over the same accounts lock them in the same order.
     for account_id in sorted(deltas):
         delta = deltas[account_id]
-        if delta == 0:
+        if delta == 0 or accounts[account_id].allow_negative:
             continue
         statement = (
             update(LedgerAccount)
@@ -737,9 +809,7 @@ def _apply_deltas(*, session: Session, deltas: dict[uuid.UUID, int], accounts: d
         )
         if delta < 0:
             # Decided by the row as it is when locked, never by a value read earlier.
-            statement = statement.where(
-                or_(col(LedgerAccount.allow_negative), col(LedgerAccount.balance_minor) + delta >= 0)
-            )
+            statement = statement.where(col(LedgerAccount.balance_minor) + delta >= 0)
         result = session.exec(statement.execution_options(synchronize_session=False))  # type: ignore[call-overload]
         if result.rowcount != 1:
             account = accounts[account_id]

@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, or_, select
 
 from paytime_app.bus import publish_after_commit
-from paytime_app.db import for_update, unit_of_work
+from paytime_app.db import for_update, insert_unless_duplicate, unit_of_work
 from paytime_app.errors import DomainError, NotFound, ServiceUnavailable, ValidationFailed
 from paytime_app.models.base import utcnow
 from paytime_app.models.payments import Payment, PaymentPurpose, PaymentStatus, PaymentStatusChange, ProviderEvent
@@ -274,23 +274,25 @@ def ingest_webhook(*, provider: str, headers: dict[str, str], raw_body: bytes) -
             )
     try:
         with unit_of_work() as session:
-            try:
-                with session.begin_nested():
-                    stored = ProviderEvent(
-                        provider=provider, event_id=event.event_id, event_type=event.event_type, payload=event.raw
-                    )
-                    session.add(stored)
-            except IntegrityError:
+            # The payment is locked before the event is stored, so that a duplicate delivered at the
+            # same moment waits here and then finds the event stored, never half-applied.
+            payment = _find_for_report(session, provider, report, lock=True) if report is not None else None
+            stored = ProviderEvent(
+                provider=provider,
+                event_id=event.event_id,
+                event_type=event.event_type,
+                payload=event.raw,
+                payment_id=payment.id if payment else None,
+            )
+            if not insert_unless_duplicate(session, stored):
                 return WebhookOutcome(status="duplicate")
             if report is None:
                 return WebhookOutcome(status="ignored")
-            payment = _find_for_report(session, provider, report, lock=True)
             if payment is None:
                 logger.warning(
                     "webhook for an unknown payment", extra={"provider": provider, "event_id": event.event_id}
                 )
                 return WebhookOutcome(status="ignored")
-            stored.payment_id = payment.id
             apply_provider_report(session=session, payment=payment, report=report, source="webhook")
             return WebhookOutcome(status="processed", payment_reference=payment.reference)
     except OperationalError as error:

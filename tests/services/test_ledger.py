@@ -717,6 +717,26 @@ def connection_killer(engine: Engine, stop: threading.Event, kills: list[int]) -
             time.sleep(rng.uniform(0.005, 0.03))
 
 
+def test_accounts_allowed_below_zero_are_not_locked_by_a_movement_in_progress(engine):
+    if engine.dialect.name != "postgresql":
+        pytest.skip("row locks are PostgreSQL's; SQLite serialises writers")
+    top_up(ADA, 1)  # the world account exists before the two movements below
+    with unit_of_work() as session:
+        transfer(
+            session=session, source="world", destination=ADA, amount_minor=500, currency=NGN, idempotency_key=key()
+        )
+        # Still uncommitted: another payment from the same outside account must not wait for it.
+        with unit_of_work() as second:
+            second.connection().execute(text("SET LOCAL lock_timeout = '1s'"))
+            transfer(
+                session=second, source="world", destination=BEN, amount_minor=700, currency=NGN, idempotency_key=key()
+            )
+    assert (balance(ADA), balance(BEN), balance("world")) == (501, 700, -1_201)
+    with unit_of_work() as session:
+        cached = session.exec(select(LedgerAccount.balance_minor).where(LedgerAccount.address == "world")).one()
+    assert cached == 0  # nothing is checked against it, so nothing is cached or locked
+
+
 def test_concurrent_transfers_between_hot_accounts_on_postgresql(engine):
     if engine.dialect.name != "postgresql":
         pytest.skip("row-level concurrency is PostgreSQL's; SQLite serialises writers")
