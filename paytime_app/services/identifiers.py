@@ -14,7 +14,8 @@ REFERENCE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 def human_reference(prefix: str, length: int) -> str:
     """`PREFIX-` and `length` random characters (5 bits each); callers store it unique, so a
     collision surfaces as an IntegrityError, never as a silent merge."""
-    return f"{prefix}-" + "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(length))
+    bits = secrets.randbits(5 * length)
+    return f"{prefix}-" + "".join(REFERENCE_ALPHABET[(bits >> (5 * index)) & 31] for index in range(length))
 
 
 def request_hash(request: dict[str, Any]) -> str:

@@ -670,6 +670,9 @@ def _write_transaction(
     if len(legs) < 2 or any(totals.values()):
         raise ValueError(f"unbalanced ledger transaction: {dict(totals)}")
     transaction = LedgerTransaction(
+        # Given, not defaulted: pydantic inspects a default factory's signature on every construction.
+        id=uuid.uuid4(),
+        created_at=utcnow(),
         reference=identifiers.human_reference("TX", 12),
         idempotency_key=idempotency_key,
         request_hash=request_hash,
