@@ -10,6 +10,7 @@ from paytime_app.errors import DomainError
 from paytime_app.models.users import User
 from paytime_app.money import Currency
 from paytime_app.services.ledger import transfer
+from paytime_app.services.sessions import ClientInfo, issue_api_tokens
 from paytime_app.services.users import create_user
 from paytime_app.services.wallets import WalletKind, wallet_address
 
@@ -70,3 +71,10 @@ def refusal_code(service: Callable[..., object], **kwargs: object) -> str:
     except DomainError as error:
         return error.code
     raise AssertionError(f"{service.__name__} was not refused")
+
+
+def api_person(email: str, name: str) -> tuple[User, dict[str, str]]:
+    """A verified user and the Authorization header of a fresh API access token."""
+    user = make_user(email, name)
+    issued = in_transaction(issue_api_tokens, user=user, client=ClientInfo())
+    return user, {"Authorization": f"Bearer {issued.token}"}
