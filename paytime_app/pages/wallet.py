@@ -8,6 +8,7 @@ from paytime_app.components.feedback import empty_state, error_callout, loading_
 from paytime_app.components.forms import callout
 from paytime_app.components.layout import page_shell
 from paytime_app.components.tables import data_table, pager
+from paytime_app.pages.transfers import send_money_card
 from paytime_app.state.wallet import WalletState
 
 STATUS_COLORS = {"succeeded": "green", "failed": "red", "cancelled": "gray", "processing": "amber", "pending": "amber"}
@@ -189,6 +190,7 @@ def wallet_page() -> rx.Component:
                     width="100%",
                 ),
                 rx.grid(
+                    send_money_card(),
                     top_up_form(),
                     rx.card(
                         rx.vstack(
@@ -205,7 +207,7 @@ def wallet_page() -> rx.Component:
                         ),
                         width="100%",
                     ),
-                    columns=rx.breakpoints(initial="1", md="2"),
+                    columns=rx.breakpoints(initial="1", md="2", lg="3"),
                     spacing="3",
                     width="100%",
                 ),
