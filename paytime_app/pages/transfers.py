@@ -64,7 +64,7 @@ def transfer_form() -> rx.Component:
             ),
             rx.hstack(
                 rx.vstack(
-                    rx.el.label(rx.text("Amount", size="2", weight="medium"), html_for="send-amount"),
+                    rx.el.label(rx.text("How much", size="2", weight="medium"), html_for="send-amount"),
                     rx.input(
                         id="send-amount",
                         name="amount",
