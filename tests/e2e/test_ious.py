@@ -30,12 +30,12 @@ def test_iou_opened_paid_and_both_sides_update_live(browser: Browser, page: Page
     page.get_by_label("Note or meeting place").fill("Concert tickets")
     page.get_by_role("button", name="Record IOU").click()
     expect(page.get_by_text("IOU recorded.")).to_be_visible()
-    row = page.get_by_role("row").filter(has_text="Pat Lender")
+    row = page.get_by_role("row").filter(has_text="Pat Lender").filter(has_text="IOU-")
     expect(row.get_by_text("Pending")).to_be_visible()
     screenshot(page, "ious-opened")
 
     # The lender's tab shows it live, with a toast.
-    lender_row = lender.get_by_role("row").filter(has_text="Ola Borrower")
+    lender_row = lender.get_by_role("row").filter(has_text="Ola Borrower").filter(has_text="IOU-")
     expect(lender_row.get_by_text("₦4,000.00")).to_be_visible(timeout=5000)
     expect(lender.get_by_text("Ola Borrower says they owe you ₦4,000.00").first).to_be_visible(timeout=5000)
     lender_row.get_by_role("button", name="Acknowledge").click()
