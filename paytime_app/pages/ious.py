@@ -6,7 +6,7 @@ import reflex as rx
 
 from paytime_app import routes
 from paytime_app.components.feedback import empty_state, error_callout, loading_rows, page_header
-from paytime_app.components.forms import callout
+from paytime_app.components.forms import amount_fields, callout
 from paytime_app.components.layout import page_shell
 from paytime_app.components.tables import data_table
 from paytime_app.state.ious import IousState
@@ -74,25 +74,7 @@ def open_form() -> rx.Component:
                                 required=True,
                             ),
                         ),
-                        rx.hstack(
-                            labelled(
-                                "Amount",
-                                rx.input(
-                                    id="iou-amount",
-                                    name="amount",
-                                    placeholder="2500.00",
-                                    input_mode="decimal",
-                                    required=True,
-                                    size="3",
-                                    width="100%",
-                                ),
-                                "iou-amount",
-                            ),
-                            labelled(
-                                "Currency", rx.select(["NGN", "USD"], name="currency", default_value="NGN", size="3")
-                            ),
-                            width="100%",
-                        ),
+                        amount_fields(amount_id="iou-amount", placeholder="2500.00"),
                         labelled(
                             "Due date",
                             rx.input(

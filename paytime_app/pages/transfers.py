@@ -6,7 +6,7 @@ import reflex as rx
 
 from paytime_app import routes
 from paytime_app.components.feedback import error_callout
-from paytime_app.components.forms import callout
+from paytime_app.components.forms import amount_fields, callout
 from paytime_app.state.transfers import TransfersState
 
 
@@ -62,29 +62,7 @@ def transfer_form() -> rx.Component:
                 spacing="1",
                 width="100%",
             ),
-            rx.hstack(
-                rx.vstack(
-                    rx.el.label(rx.text("How much", size="2", weight="medium"), html_for="send-amount"),
-                    rx.input(
-                        id="send-amount",
-                        name="amount",
-                        placeholder="2500.00",
-                        input_mode="decimal",
-                        required=True,
-                        size="3",
-                        width="100%",
-                    ),
-                    spacing="1",
-                    flex="2",
-                ),
-                rx.vstack(
-                    rx.el.label(rx.text("Currency", size="2", weight="medium"), html_for="send-currency"),
-                    rx.select(["NGN", "USD"], id="send-currency", name="currency", default_value="NGN", size="3"),
-                    spacing="1",
-                    flex="1",
-                ),
-                width="100%",
-            ),
+            amount_fields(amount_id="send-amount", label="How much", placeholder="2500.00"),
             rx.vstack(
                 rx.el.label(rx.text("Note", size="2", weight="medium"), html_for="send-note"),
                 rx.input(

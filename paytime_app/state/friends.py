@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -23,14 +22,7 @@ from paytime_app.services.friends import (
     unblock_user,
     unfriend,
 )
-from paytime_app.state.auth import AuthState
-
-
-def _id(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        return None
+from paytime_app.state.auth import AuthState, parse_id
 
 
 class FriendsState(AuthState):
@@ -83,14 +75,8 @@ class FriendsState(AuthState):
     async def load_friends(self) -> AsyncIterator[rx.event.EventSpec | None]:
         self.is_loading, self.error, self.notice = True, "", ""
         self.query, self.results, self.searched = "", [], False
-        await self._load_viewer()
-        if not self.is_signed_in:
-            yield self._sign_in_redirect()
-            return
-        try:
-            await self._refresh()
-        except AuthenticationRequired:
-            yield self._sign_in_redirect()
+        if (redirect := await self._open_page(self._refresh)) is not None:
+            yield redirect
             return
         self._loaded, self.is_loading = True, False
 
@@ -132,35 +118,35 @@ class FriendsState(AuthState):
 
     @rx.event
     async def send_request(self, user_id: str) -> None:
-        if (target := _id(user_id)) is not None:
+        if (target := parse_id(user_id)) is not None:
             await self._act(send_friend_request, "Friend request sent.", user_id=target)
 
     @rx.event
     async def accept(self, request_id: str) -> None:
-        if (target := _id(request_id)) is not None:
+        if (target := parse_id(request_id)) is not None:
             await self._act(accept_friend_request, "You are now friends.", request_id=target)
 
     @rx.event
     async def decline(self, request_id: str) -> None:
-        if (target := _id(request_id)) is not None:
+        if (target := parse_id(request_id)) is not None:
             await self._act(decline_friend_request, "Request declined.", request_id=target)
 
     @rx.event
     async def cancel_request(self, request_id: str) -> None:
-        if (target := _id(request_id)) is not None:
+        if (target := parse_id(request_id)) is not None:
             await self._act(cancel_friend_request, "Request cancelled.", request_id=target)
 
     @rx.event
     async def remove_friend(self, user_id: str) -> None:
-        if (target := _id(user_id)) is not None:
+        if (target := parse_id(user_id)) is not None:
             await self._act(unfriend, "Removed from your friends.", user_id=target)
 
     @rx.event
     async def block(self, user_id: str) -> None:
-        if (target := _id(user_id)) is not None:
+        if (target := parse_id(user_id)) is not None:
             await self._act(block_user, "Blocked. You won't see each other in search.", user_id=target)
 
     @rx.event
     async def unblock(self, user_id: str) -> None:
-        if (target := _id(user_id)) is not None:
+        if (target := parse_id(user_id)) is not None:
             await self._act(unblock_user, "Unblocked.", user_id=target)

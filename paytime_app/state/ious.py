@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import date, timedelta
 from typing import Any
@@ -28,17 +27,10 @@ from paytime_app.services.ious import (
     open_iou,
     pay_iou_from_wallet,
 )
-from paytime_app.state.auth import AuthState
+from paytime_app.state.auth import AuthState, parse_id
 
 METHOD_LABELS = {"cash": "Cash", "wallet": "Wallet", "auto_wallet": "Auto debit on due date"}
 DIRECTIONS = ("owe", "owed")
-
-
-def _id(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        return None
 
 
 def _row(line: IouLine) -> dict[str, str]:
@@ -109,17 +101,11 @@ class IousState(AuthState):
     @rx.event
     async def load_ious(self) -> AsyncIterator[rx.event.EventSpec | None]:
         self.is_loading, self.error, self.notice = True, "", ""
-        await self._load_viewer()
-        if not self.is_signed_in:
-            yield self._sign_in_redirect()
-            return
         today = utcnow().date()
         self.min_due, self.default_due = today.isoformat(), (today + timedelta(days=DEFAULT_DUE_DAYS)).isoformat()
         self._key = secrets.token_urlsafe(12)
-        try:
-            await self._refresh()
-        except AuthenticationRequired:
-            yield self._sign_in_redirect()
+        if (redirect := await self._open_page(self._refresh)) is not None:
+            yield redirect
             return
         self._loaded, self.is_loading = True, False
 
@@ -161,7 +147,7 @@ class IousState(AuthState):
     @rx.event
     async def submit_iou(self, form: dict[str, str]) -> None:
         self.error, self.notice = "", ""
-        lender_id = _id(str(form.get("lender_id", "")))
+        lender_id = parse_id(str(form.get("lender_id", "")))
         if lender_id is None:
             self.error = "Choose the friend you owe."
             return
@@ -192,7 +178,7 @@ class IousState(AuthState):
             await self.refresh()
 
     async def _on(self, service: Callable[..., Any], iou_id: str, success: str) -> None:
-        if (target := _id(iou_id)) is not None:
+        if (target := parse_id(iou_id)) is not None:
             await self._act(service, success, iou_id=target)
 
     @rx.event

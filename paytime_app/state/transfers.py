@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import uuid
 from typing import Any
 
 import reflex as rx
@@ -12,7 +11,7 @@ from paytime_app.errors import AuthenticationRequired, DomainError
 from paytime_app.money import Currency, format_money, to_minor
 from paytime_app.services.friends import list_friends
 from paytime_app.services.transfers import StepUpRequired, transfer_to_friend
-from paytime_app.state.auth import AuthState
+from paytime_app.state.auth import AuthState, parse_id
 
 
 class TransfersState(AuthState):
@@ -71,9 +70,8 @@ class TransfersState(AuthState):
     @rx.event
     async def submit_transfer(self, form: dict[str, str]) -> None:
         self.error, self.notice = "", ""
-        try:
-            to_user_id = uuid.UUID(str(form.get("to_user_id", "")))
-        except ValueError:
+        to_user_id = parse_id(str(form.get("to_user_id", "")))
+        if to_user_id is None:
             self.error = "Choose the friend to send to."
             return
         try:
