@@ -78,7 +78,11 @@ async def relay_from_redis() -> None:
     client = get_redis()
     if client is None:
         return
-    connection = aioredis.Redis(connection_pool=aioredis.ConnectionPool(**client.connection_pool.connection_kwargs))
+    # No read timeout: a subscriber waits for messages indefinitely. With the publishing client's 2 s
+    # timeout, a quiet channel looked like a lost connection every 2 s, and messages published
+    # during each reconnect were dropped.
+    options = {**client.connection_pool.connection_kwargs, "socket_timeout": None}
+    connection = aioredis.Redis(connection_pool=aioredis.ConnectionPool(**options))
     while True:
         try:
             async with connection.pubsub() as pubsub:

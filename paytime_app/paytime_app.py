@@ -23,6 +23,8 @@ from paytime_app.pages.admin import admin_users_page, audit_log_page
 from paytime_app.pages.calls import calls_page
 from paytime_app.pages.checkout import mock_checkout_page
 from paytime_app.pages.errors import forbidden_page, not_found_page, server_error_page
+from paytime_app.pages.friends import friends_page
+from paytime_app.pages.ious import ious_page
 from paytime_app.pages.landing import landing_page
 from paytime_app.pages.mailbox import mailbox_page
 from paytime_app.pages.wallet import wallet_page
@@ -33,8 +35,11 @@ from paytime_app.state.admin import AdminUsersState, AuditLogState
 from paytime_app.state.auth import AuthState
 from paytime_app.state.calls import CallsState
 from paytime_app.state.checkout import MockCheckoutState
+from paytime_app.state.friends import FriendsState
+from paytime_app.state.ious import IousState
 from paytime_app.state.mailbox import MailboxState
 from paytime_app.state.middleware import EventCorrelationMiddleware
+from paytime_app.state.notifications import NotificationsState
 from paytime_app.state.wallet import WalletState
 
 logger = logging.getLogger("paytime.events")
@@ -89,6 +94,12 @@ app.add_page(
 live.refresh_on("payment.updated", WalletState.refresh)
 app.add_page(calls_page, route=routes.CALLS, title="Calls · PayTime", on_load=CallsState.load_calls)
 live.refresh_on("call.updated", CallsState.refresh)
+live.refresh_on("wallet.updated", WalletState.refresh)
+app.add_page(friends_page, route=routes.FRIENDS, title="Friends · PayTime", on_load=FriendsState.load_friends)
+live.refresh_on("friend.updated", FriendsState.refresh)
+app.add_page(ious_page, route=routes.IOUS, title="IOUs · PayTime", on_load=IousState.load_ious)
+live.refresh_on("iou.updated", IousState.refresh)
+live.refresh_on("notification.created", NotificationsState.refresh_notifications)
 app.add_page(mailbox_page, route=routes.DEV_MAILBOX, title="Dev mailbox · PayTime", on_load=MailboxState.load_messages)
 app.add_page(forbidden_page, route=routes.FORBIDDEN, title="No access · PayTime", on_load=AuthState.load_viewer)
 app.add_page(server_error_page, route=routes.SERVER_ERROR, title="Error · PayTime", on_load=AuthState.load_viewer)

@@ -18,6 +18,8 @@ RESET_PASSWORD = "/reset-password"
 ACCOUNT = "/account"
 WALLET = "/wallet"
 CALLS = "/calls"
+FRIENDS = "/friends"
+IOUS = "/ious"
 MOCK_CHECKOUT = "/pay/mock/[provider_reference]"
 ADMIN_AUDIT = "/admin/audit"
 API_SESSION = "/api/auth/session"
@@ -40,6 +42,8 @@ class NavLink:
 # Only pages that exist are linked; each feature adds its own entry when it lands.
 _SIGNED_IN_LINKS = (
     NavLink("Wallet", WALLET, "wallet"),
+    NavLink("Friends", FRIENDS, "users-round"),
+    NavLink("IOUs", IOUS, "handshake"),
     NavLink("Calls", CALLS, "phone"),
     NavLink("Account", ACCOUNT, "user-round"),
 )

@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     github_api_url: str = "https://api.github.com"
 
     new_device_check: bool | None = None
+    # Transfers to friends of at least this much (minor units) need a TOTP or emailed code; about 100 USD.
+    transfer_step_up_usd_minor: int = Field(default=100_00, ge=1)
+    transfer_step_up_ngn_minor: int = Field(default=150_000_00, ge=1)
     jobs_in_app: bool = True
     jobs_poll_seconds: float = Field(default=1.0, gt=0, le=60)
 

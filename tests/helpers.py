@@ -2,9 +2,17 @@
 
 import socket
 import threading
+import uuid
 from collections.abc import Callable
 
+from paytime_app.db import in_transaction
 from paytime_app.errors import DomainError
+from paytime_app.models.users import User
+from paytime_app.money import Currency
+from paytime_app.services.ledger import transfer
+from paytime_app.services.sessions import ClientInfo, issue_api_tokens
+from paytime_app.services.users import create_user
+from paytime_app.services.wallets import WalletKind, wallet_address
 
 
 def free_port() -> int:
@@ -35,3 +43,38 @@ def run_at_once(count: int, work: Callable[[], object]) -> list:
         thread.join(timeout=60)
     assert len(results) == count, "a worker did not finish"
     return results
+
+
+def make_user(email: str, name: str, **kwargs: object) -> User:
+    """A verified customer without a password (service tests act as them directly)."""
+    return in_transaction(create_user, email=email, display_name=name, password=None, email_verified=True, **kwargs)
+
+
+def fund_wallet(user: User, amount_minor: int, currency: str = "NGN") -> None:
+    """Put money in the user's primary wallet from `world` (as a top-up would)."""
+    in_transaction(
+        transfer,
+        source="world",
+        destination=wallet_address(user.id, WalletKind.PRIMARY),
+        amount_minor=amount_minor,
+        currency=Currency(currency),
+        idempotency_key=f"test:fund:{uuid.uuid4()}",
+        kind="demo_funding",
+        description="Test funds",
+    )
+
+
+def refusal_code(service: Callable[..., object], **kwargs: object) -> str:
+    """Run a service in its own transaction and return the code it refused with (fails if it did not)."""
+    try:
+        in_transaction(service, **kwargs)
+    except DomainError as error:
+        return error.code
+    raise AssertionError(f"{service.__name__} was not refused")
+
+
+def api_person(email: str, name: str) -> tuple[User, dict[str, str]]:
+    """A verified user and the Authorization header of a fresh API access token."""
+    user = make_user(email, name)
+    issued = in_transaction(issue_api_tokens, user=user, client=ClientInfo())
+    return user, {"Authorization": f"Bearer {issued.token}"}

@@ -233,3 +233,39 @@ def test_publish_after_commit_through_redis_reaches_relay(engine, redis_bus):
         return received
 
     assert asyncio.run(scenario()) == [{"topic": "redis.test", "marker": marker, "committed": True}]
+
+
+def test_relay_keeps_listening_on_a_quiet_channel(redis_bus):
+    """A message published after a quiet spell longer than the client's socket timeout still arrives."""
+    marker = uuid.uuid4().hex
+
+    async def scenario() -> list[dict]:
+        received: list[dict] = []
+        arrived = asyncio.Event()
+
+        async def collect(message: dict) -> None:
+            if message.get("marker") == marker:
+                received.append(message)
+                arrived.set()
+
+        bus.subscribe(collect)
+        baseline = dict(redis_bus.pubsub_numsub(bus.CHANNEL)).get(bus.CHANNEL.encode(), 0)
+        relay = asyncio.create_task(bus.relay_from_redis())
+        try:
+            for _ in range(100):
+                if dict(redis_bus.pubsub_numsub(bus.CHANNEL)).get(bus.CHANNEL.encode(), 0) > baseline:
+                    break
+                await asyncio.sleep(0.05)
+            quiet = get_redis().connection_pool.connection_kwargs["socket_timeout"] + 0.5
+            await asyncio.sleep(quiet)
+            # The relay is still subscribed (it did not drop the connection while the channel was quiet)…
+            assert dict(redis_bus.pubsub_numsub(bus.CHANNEL)).get(bus.CHANNEL.encode(), 0) > baseline
+            bus.publish({"topic": "redis.quiet", "marker": marker})
+            await asyncio.wait_for(arrived.wait(), WAIT_SECONDS)
+        finally:
+            relay.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await relay
+        return received
+
+    assert asyncio.run(scenario()) == [{"topic": "redis.quiet", "marker": marker}]

@@ -104,3 +104,32 @@ def search_form(
         reset_on_submit=False,
         **props,
     )
+
+
+def amount_fields(*, amount_id: str, label: str = "Amount", placeholder: str = "5000.00") -> rx.Component:
+    """An amount typed in major units (`amount`) beside its currency (`currency`), for money forms."""
+    return rx.hstack(
+        rx.vstack(
+            rx.el.label(rx.text(label, size="2", weight="medium"), html_for=amount_id),
+            rx.input(
+                id=amount_id,
+                name="amount",
+                placeholder=placeholder,
+                input_mode="decimal",
+                required=True,
+                size="3",
+                width="100%",
+            ),
+            spacing="1",
+            flex="2",
+            min_width="140px",
+        ),
+        rx.vstack(
+            rx.el.label(rx.text("Currency", size="2", weight="medium"), html_for=f"{amount_id}-currency"),
+            rx.select(["NGN", "USD"], id=f"{amount_id}-currency", name="currency", default_value="NGN", size="3"),
+            spacing="1",
+            flex="1",
+        ),
+        width="100%",
+        wrap="wrap",
+    )

@@ -6,6 +6,7 @@ import reflex as rx
 
 from paytime_app import routes
 from paytime_app.state.auth import AuthState
+from paytime_app.state.notifications import NotificationsState
 
 
 def brand() -> rx.Component:
@@ -54,6 +55,101 @@ def account_menu() -> rx.Component:
     )
 
 
+def notification_row(notification: rx.Var) -> rx.Component:
+    return rx.link(
+        rx.hstack(
+            rx.box(
+                width="8px",
+                height="8px",
+                border_radius="50%",
+                flex_shrink="0",
+                margin_top="6px",
+                background=rx.cond(notification["unread"] != "", rx.color("accent", 9), "transparent"),
+            ),
+            rx.vstack(
+                rx.text(notification["text"], size="2", color=rx.color("gray", 12)),
+                rx.text(notification["when"], size="1", color=rx.color("gray", 10)),
+                spacing="0",
+            ),
+            align="start",
+            spacing="2",
+            padding="8px",
+            border_radius="6px",
+            _hover={"background": rx.color("gray", 3)},
+            width="100%",
+        ),
+        href=notification["href"],
+        underline="none",
+        width="100%",
+    )
+
+
+def notification_centre() -> rx.Component:
+    """The bell: unread badge, newest notifications, mark all read; loads when it mounts."""
+    return rx.popover.root(
+        rx.popover.trigger(
+            rx.box(
+                rx.icon_button(rx.icon("bell", size=18), variant="ghost", size="2", aria_label="Notifications"),
+                rx.cond(
+                    NotificationsState.unread > 0,
+                    rx.badge(
+                        NotificationsState.unread_label,
+                        color_scheme="red",
+                        variant="solid",
+                        radius="full",
+                        size="1",
+                        position="absolute",
+                        top="-6px",
+                        right="-8px",
+                        aria_label="Unread notifications",
+                        pointer_events="none",
+                    ),
+                    rx.fragment(),
+                ),
+                position="relative",
+                on_mount=NotificationsState.load_notifications,
+            ),
+        ),
+        rx.popover.content(
+            rx.vstack(
+                rx.hstack(
+                    rx.heading("Notifications", size="3", as_="h2"),
+                    rx.spacer(),
+                    rx.button(
+                        "Mark all read",
+                        size="1",
+                        variant="ghost",
+                        on_click=NotificationsState.read_all,
+                        disabled=NotificationsState.unread == 0,
+                    ),
+                    width="100%",
+                    align="center",
+                ),
+                rx.cond(
+                    NotificationsState.notifications.length() > 0,
+                    rx.vstack(
+                        rx.foreach(NotificationsState.notifications, notification_row),
+                        spacing="0",
+                        width="100%",
+                        max_height="60vh",
+                        overflow_y="auto",
+                    ),
+                    rx.text(
+                        "Nothing yet. Friend requests, money you receive and IOU updates show up here.",
+                        size="2",
+                        color=rx.color("gray", 10),
+                    ),
+                ),
+                spacing="2",
+                width="100%",
+            ),
+            width="360px",
+            max_width="calc(100vw - 24px)",
+            align="end",
+        ),
+    )
+
+
 def account_area() -> rx.Component:
     return rx.cond(
         AuthState.is_signed_in,
@@ -98,6 +194,7 @@ def top_bar() -> rx.Component:
             brand(),
             rx.desktop_only(rx.hstack(rx.foreach(AuthState.nav_links, nav_link), spacing="5")),
             rx.spacer(),
+            rx.cond(AuthState.is_signed_in, notification_centre(), rx.fragment()),
             rx.desktop_only(account_area()),
             rx.color_mode.button(variant="ghost", size="2", aria_label="Switch light or dark mode"),
             rx.mobile_and_tablet(mobile_menu()),

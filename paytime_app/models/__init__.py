@@ -3,9 +3,12 @@
 from paytime_app.models.audit import AuditLogEntry
 from paytime_app.models.calls import Call, CallStatus, CallType, EndReason
 from paytime_app.models.credentials import OAuthIdentity, RecoveryCode, TotpCredential
+from paytime_app.models.friends import FriendCode, Friendship, FriendshipStatus
+from paytime_app.models.ious import Iou, IouMethod, IouStatus
 from paytime_app.models.jobs import Job, JobStatus
 from paytime_app.models.ledger import HoldStatus, LedgerAccount, LedgerEntry, LedgerHold, LedgerTransaction
 from paytime_app.models.mail import MailMessage, MailStatus
+from paytime_app.models.notifications import Notification
 from paytime_app.models.payments import Payment, PaymentPurpose, PaymentStatus, PaymentStatusChange, ProviderEvent
 from paytime_app.models.sessions import AuthChallenge, ChallengePurpose, KnownDevice, SessionKind, UserSession
 from paytime_app.models.signing_keys import SigningKey, SigningKeyStatus
@@ -19,7 +22,13 @@ __all__ = [
     "CallType",
     "ChallengePurpose",
     "EndReason",
+    "FriendCode",
+    "Friendship",
+    "FriendshipStatus",
     "HoldStatus",
+    "Iou",
+    "IouMethod",
+    "IouStatus",
     "Job",
     "JobStatus",
     "KnownDevice",
@@ -29,6 +38,7 @@ __all__ = [
     "LedgerTransaction",
     "MailMessage",
     "MailStatus",
+    "Notification",
     "OAuthIdentity",
     "Payment",
     "PaymentPurpose",

@@ -60,6 +60,7 @@ class ChallengePurpose(StrEnum):
     NEW_DEVICE = "new_device"
     SECOND_FACTOR = "second_factor"
     SESSION_TICKET = "session_ticket"
+    STEP_UP = "step_up"  # confirms a large transfer with an emailed code
 
 
 class AuthChallenge(TableBase, table=True):
@@ -68,7 +69,7 @@ class AuthChallenge(TableBase, table=True):
     __tablename__ = "auth_challenge"
     __table_args__ = (
         CheckConstraint(
-            "purpose IN ('verify_email', 'reset_password', 'new_device', 'second_factor', 'session_ticket')",
+            "purpose IN ('verify_email', 'reset_password', 'new_device', 'second_factor', 'session_ticket', 'step_up')",
             name="purpose",
         ),
         CheckConstraint("attempts >= 0", name="attempts"),

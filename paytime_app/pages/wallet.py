@@ -5,9 +5,10 @@ from __future__ import annotations
 import reflex as rx
 
 from paytime_app.components.feedback import empty_state, error_callout, loading_rows, page_header
-from paytime_app.components.forms import callout
+from paytime_app.components.forms import amount_fields, callout
 from paytime_app.components.layout import page_shell
 from paytime_app.components.tables import data_table, pager
+from paytime_app.pages.transfers import send_money_card
 from paytime_app.state.wallet import WalletState
 
 STATUS_COLORS = {"succeeded": "green", "failed": "red", "cancelled": "gray", "processing": "amber", "pending": "amber"}
@@ -41,31 +42,7 @@ def top_up_form() -> rx.Component:
             rx.vstack(
                 rx.heading("Add money", size="4", as_="h2"),
                 error_callout(WalletState.topup_error),
-                rx.hstack(
-                    rx.vstack(
-                        rx.el.label(rx.text("Amount", size="2", weight="medium"), html_for="amount"),
-                        rx.input(
-                            id="amount",
-                            name="amount",
-                            placeholder="5000.00",
-                            input_mode="decimal",
-                            required=True,
-                            size="3",
-                            width="100%",
-                        ),
-                        spacing="1",
-                        flex="2",
-                        min_width="140px",
-                    ),
-                    rx.vstack(
-                        rx.el.label(rx.text("Currency", size="2", weight="medium"), html_for="currency"),
-                        rx.select(["NGN", "USD"], name="currency", default_value="NGN", size="3"),
-                        spacing="1",
-                        flex="1",
-                    ),
-                    width="100%",
-                    wrap="wrap",
-                ),
+                amount_fields(amount_id="amount"),
                 rx.vstack(
                     rx.text("Into", size="2", weight="medium"),
                     rx.radio_group.root(
@@ -189,6 +166,7 @@ def wallet_page() -> rx.Component:
                     width="100%",
                 ),
                 rx.grid(
+                    send_money_card(),
                     top_up_form(),
                     rx.card(
                         rx.vstack(
@@ -205,7 +183,7 @@ def wallet_page() -> rx.Component:
                         ),
                         width="100%",
                     ),
-                    columns=rx.breakpoints(initial="1", md="2"),
+                    columns=rx.breakpoints(initial="1", md="2", lg="3"),
                     spacing="3",
                     width="100%",
                 ),

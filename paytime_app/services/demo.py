@@ -6,8 +6,10 @@ from dataclasses import dataclass
 
 from sqlmodel import Session
 
+from paytime_app.errors import DomainError
 from paytime_app.models.users import Role, User
 from paytime_app.money import Currency
+from paytime_app.services.friends import accept_friend_request, are_friends, send_friend_request
 from paytime_app.services.ledger import transfer
 from paytime_app.services.users import create_user, get_user_by_email
 from paytime_app.services.wallets import WalletKind, wallet_address
@@ -15,6 +17,7 @@ from paytime_app.settings import get_settings
 
 DEMO_PASSWORD = "paytime-demo-2026"  # noqa: S105  published in the README for demos
 DEMO_FUNDING = {Currency.NGN: 250_000_00, Currency.USD: 500_00}
+DEMO_FRIENDS = ("ada@paytime.local", "ben@paytime.local")
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,25 @@ def seed_demo_data(*, session: Session) -> list[str]:
             created.append(account.email)
         if account.role == Role.CUSTOMER:
             _fund_wallets(session=session, user=user)
+    _make_friends(session=session, emails=DEMO_FRIENDS)
     return created
+
+
+def _make_friends(*, session: Session, emails: tuple[str, str]) -> None:
+    """The two demo customers are friends (asked and accepted once, so seeding twice changes nothing).
+
+    If someone changed that pair by hand in the demo (a pending request, a block), it is left alone.
+    """
+    first = get_user_by_email(session=session, email=emails[0])
+    second = get_user_by_email(session=session, email=emails[1])
+    if first is None or second is None or are_friends(session=session, user_id=first.id, other_id=second.id):
+        return
+    try:
+        with session.begin_nested():
+            request = send_friend_request(session=session, actor=first, user_id=second.id)
+            accept_friend_request(session=session, actor=second, request_id=request.id)
+    except DomainError:
+        return
 
 
 def _fund_wallets(*, session: Session, user: User) -> None:

@@ -316,6 +316,12 @@ def get_balance(*, session: Session, address: str, currency: Currency) -> int:
     return balance or 0
 
 
+def get_transaction_by_key(*, session: Session, idempotency_key: str) -> LedgerTransaction | None:
+    """The transaction written under `idempotency_key`, or None (callers check a retry before asking
+    for anything a first attempt needs, such as a step-up code)."""
+    return _transaction_by_key(session=session, idempotency_key=idempotency_key)
+
+
 def get_hold(*, session: Session, hold_id: uuid.UUID) -> LedgerHold | None:
     """The hold, or None."""
     return session.get(LedgerHold, hold_id)

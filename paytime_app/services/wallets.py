@@ -14,7 +14,7 @@ from enum import StrEnum
 from sqlmodel import Session, func, select
 
 from paytime_app.errors import NotFound
-from paytime_app.models.ledger import HoldStatus, LedgerAccount, LedgerHold
+from paytime_app.models.ledger import HoldStatus, LedgerAccount, LedgerHold, LedgerTransaction
 from paytime_app.models.users import User
 from paytime_app.money import Currency
 from paytime_app.services.ledger import get_account, list_entries
@@ -87,7 +87,7 @@ def wallet_history(
         HistoryLine(
             created_at=entry.created_at,
             reference=transaction.reference,
-            description=transaction.description or transaction.kind.replace("_", " ").capitalize(),
+            description=_line_description(transaction, entry.amount_minor),
             kind=transaction.kind,
             amount_minor=entry.amount_minor,
             currency=Currency(entry.currency),
@@ -111,3 +111,13 @@ def get_own_wallet(*, session: Session, actor: User, account_id: uuid.UUID) -> L
 
 def wallet_kind_of(account: LedgerAccount) -> WalletKind:
     return WalletKind(account.address.rsplit(":", 1)[1])
+
+
+def _line_description(transaction: LedgerTransaction, amount_minor: int) -> str:
+    """What the line was for, from this wallet's side: a transfer between two people says
+    "Transfer to Ada" on one side and "Transfer from Ben" on the other (`line_out` / `line_in`)."""
+    side = transaction.metadata_.get("line_in" if amount_minor > 0 else "line_out")
+    if side:
+        note = transaction.metadata_.get("note")
+        return f"{side} · {note}" if note else str(side)
+    return transaction.description or transaction.kind.replace("_", " ").capitalize()

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable
+import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -88,6 +89,17 @@ class AuthState(rx.State):
             )
         )
 
+    async def _open_page(self, refresh: Callable[[], Awaitable[None]]) -> rx.event.EventSpec | None:
+        """The on_load body of a signed-in page: who is asking, then `refresh`; a sign-in redirect if nobody."""
+        await self._load_viewer()
+        if not self.is_signed_in:
+            return self._sign_in_redirect()
+        try:
+            await refresh()
+        except AuthenticationRequired:
+            return self._sign_in_redirect()
+        return None
+
     def _forget_viewer(self) -> None:
         self.user_id = self.display_name = self.role = self._session_id = ""
 
@@ -121,3 +133,11 @@ class AuthState(rx.State):
         self._forget_viewer()
         # The cookie is HttpOnly: only an API route can clear it, so this is a full page load.
         return rx.call_script(f"window.location.assign('{routes.API_SIGNED_OUT}')")
+
+
+def parse_id(value: str) -> uuid.UUID | None:
+    """An id a page sent back (anyone can send anything over the websocket), or None if it is not one."""
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None

@@ -50,6 +50,9 @@ def concrete(path: str) -> str:
         .replace("{payment_id}", nil)
         .replace("{wallet_id}", nil)
         .replace("{call_id}", nil)
+        .replace("{request_id}", nil)
+        .replace("{user_id}", nil)
+        .replace("{iou_id}", nil)
     )
 
 

@@ -4,6 +4,7 @@ from sqlmodel import select
 from paytime_app.db import in_transaction, unit_of_work
 from paytime_app.models.users import Role, User
 from paytime_app.services.demo import DEMO_ACCOUNTS, DEMO_FUNDING, DEMO_PASSWORD, DemoDataRefused, seed_demo_data
+from paytime_app.services.friends import are_friends, list_friends
 from paytime_app.services.ledger import find_ledger_problems, get_balance
 from paytime_app.services.passwords import verify_password
 from paytime_app.services.wallets import WalletKind, wallet_address
@@ -46,3 +47,13 @@ def test_seed_demo_data_funds_customer_wallets_once(engine):
                 == 0
             )
         assert find_ledger_problems(session=session) == []
+
+
+def test_seed_demo_data_makes_the_two_customers_friends_once(engine):
+    in_transaction(seed_demo_data)
+    in_transaction(seed_demo_data)
+    with unit_of_work() as session:
+        ada = session.exec(select(User).where(User.email == "ada@paytime.local")).one()
+        ben = session.exec(select(User).where(User.email == "ben@paytime.local")).one()
+        assert are_friends(session=session, user_id=ada.id, other_id=ben.id)
+        assert [view.display_name for view in list_friends(session=session, actor=ada)] == ["Ben Okafor"]

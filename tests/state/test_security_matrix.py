@@ -17,10 +17,15 @@ from sqlmodel import col, func, select
 from paytime_app.db import in_transaction, unit_of_work
 from paytime_app.models.audit import AuditLogEntry
 from paytime_app.models.credentials import TotpCredential
+from paytime_app.models.friends import Friendship
+from paytime_app.models.ious import Iou
 from paytime_app.models.ledger import LedgerEntry
+from paytime_app.models.notifications import Notification
 from paytime_app.models.payments import Payment, PaymentPurpose
 from paytime_app.models.sessions import UserSession
 from paytime_app.models.users import Role, User
+from paytime_app.services.friends import accept_friend_request, send_friend_request
+from paytime_app.services.ious import open_iou
 from paytime_app.services.payments import create_payment
 from paytime_app.services.sessions import ClientInfo, start_browser_session
 from paytime_app.services.users import create_user
@@ -30,7 +35,11 @@ from paytime_app.state.admin import AdminUsersState, AuditLogState
 from paytime_app.state.auth import AuthState
 from paytime_app.state.calls import CallsState
 from paytime_app.state.checkout import MockCheckoutState
+from paytime_app.state.friends import FriendsState
+from paytime_app.state.ious import IousState
 from paytime_app.state.mailbox import MailboxState
+from paytime_app.state.notifications import NotificationsState
+from paytime_app.state.transfers import TransfersState
 from paytime_app.state.wallet import WalletState
 from tests.state.harness import make_state, run_handler
 
@@ -53,13 +62,51 @@ SHOWN = {
     AuditLogState: ("entries",),
     WalletState: ("wallets", "history", "payments"),
     CallsState: ("credits", "calls", "totals", "live_call_id"),
+    FriendsState: ("friend_code", "friends", "incoming", "outgoing", "blocked", "results"),
+    IousState: ("ious", "owe_totals", "owed_totals", "by_friend", "friends"),
+    TransfersState: ("friends", "notice"),
+    NotificationsState: ("notifications", "unread"),
 }
 
 
 def protected_calls(
     victim: User, victim_session: UserSession, victim_payment_id: str = "00000000-0000-0000-0000-000000000000"
 ) -> dict[type, dict[str, tuple[Any, ...]]]:
+    nil = "00000000-0000-0000-0000-000000000000"
+    victim_id = str(victim.id)
     return {
+        FriendsState: {
+            "load_friends": (),
+            "refresh": (),
+            "search": ({"q": "victim"},),
+            "send_request": (victim_id,),
+            "accept": (nil,),
+            "decline": (nil,),
+            "cancel_request": (nil,),
+            "remove_friend": (victim_id,),
+            "block": (victim_id,),
+            "unblock": (victim_id,),
+        },
+        IousState: {
+            "load_ious": (),
+            "refresh": (),
+            "show_direction": ("owed",),
+            "filter_status": ("paid",),
+            "submit_iou": ({"lender_id": victim_id, "amount": "10", "currency": "NGN", "method": "cash"},),
+            "pay": (nil,),
+            "claim_cash": (nil,),
+            "confirm_cash": (nil,),
+            "dispute_cash": (nil,),
+            "acknowledge": (nil,),
+            "cancel": (nil,),
+        },
+        TransfersState: {
+            "load_transfer_form": (),
+            "submit_transfer": ({"to_user_id": victim_id, "amount": "10", "currency": "NGN"},),
+            "submit_step_up": ({"code": "123456"},),
+            "cancel_step_up": (),
+        },
+        NotificationsState: {"load_notifications": (), "refresh_notifications": (), "read_all": ()},
         CallsState: {
             "load_calls": (),
             "refresh": (),
@@ -137,7 +184,12 @@ def snapshot() -> tuple:
         payments = tuple(session.exec(select(Payment.id, Payment.status).order_by(Payment.reference)).all())
         ledger = session.exec(select(func.count()).select_from(LedgerEntry)).one()
         totp = session.exec(select(func.count()).select_from(TotpCredential)).one()
-    return users, revoked, audit, totp, payments, ledger
+        friendships = tuple(session.exec(select(Friendship.id, Friendship.status).order_by(Friendship.id)).all())
+        ious = tuple(session.exec(select(Iou.id, Iou.status, Iou.cash_claimed_at).order_by(Iou.id)).all())
+        notifications = tuple(
+            session.exec(select(Notification.id, Notification.read_at).order_by(Notification.id)).all()
+        )
+    return users, revoked, audit, totp, payments, ledger, friendships, ious, notifications
 
 
 @pytest.fixture
@@ -252,4 +304,34 @@ def test_wallet_handlers_cannot_see_or_verify_another_users_payment(people):
     asyncio.run(run_handler(state, "verify", str(payment.id)))
     assert state.notice == "That payment does not exist."
     assert all(row["reference"] != payment.reference for row in state.payments)
+    assert snapshot() == before
+
+
+def test_iou_handlers_cannot_touch_another_users_iou(people):
+    victim, _token, _session = people["victim"]
+    admin = people["admin"][0]
+    request = in_transaction(send_friend_request, actor=victim, user_id=admin.id)
+    in_transaction(accept_friend_request, actor=admin, request_id=request.id)
+    iou = in_transaction(
+        open_iou, actor=victim, lender_id=admin.id, amount_minor=500, currency="NGN", method="cash", idempotency_key="k"
+    )
+    before = snapshot()
+    state = make_state(IousState, session_token=people["customer"][1])
+    asyncio.run(run_handler(state, "load_ious"))
+    for name in ("pay", "claim_cash", "confirm_cash", "dispute_cash", "acknowledge", "cancel"):
+        asyncio.run(run_handler(state, name, str(iou.id)))
+        assert state.error == "That IOU does not exist.", name
+    asyncio.run(run_handler(state, "submit_iou", {"lender_id": str(victim.id), "amount": "5", "currency": "NGN"}))
+    assert "friend" in state.error
+    assert state.ious == []
+    assert snapshot() == before
+
+
+def test_transfer_to_a_non_friend_is_refused_in_words(people):
+    victim, _token, _session = people["victim"]
+    before = snapshot()
+    state = make_state(TransfersState, session_token=people["customer"][1])
+    asyncio.run(run_handler(state, "load_transfer_form"))
+    asyncio.run(run_handler(state, "submit_transfer", {"to_user_id": str(victim.id), "amount": "5", "currency": "NGN"}))
+    assert state.error == "You can only do that with a friend. Send them a friend request first."
     assert snapshot() == before

@@ -1,0 +1,103 @@
+"""Notifications: stored per recipient, pushed to their open tabs once the change commits.
+
+A notification is a row (recipient, kind, payload, read_at) written in the same transaction as the
+change it reports, so a user who was away sees it on their next visit; `bus.publish_after_commit`
+tells that recipient's open tabs (and only theirs: every message names one user id) to re-read.
+The words are made from the kind and payload when shown, in one place (`describe_notification`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import update
+from sqlmodel import Session, col, func, select
+
+from paytime_app.bus import publish_after_commit
+from paytime_app.models.base import utcnow
+from paytime_app.models.notifications import Notification
+from paytime_app.models.users import User
+from paytime_app.money import format_money
+
+TOPIC = "notification.created"
+MAX_LISTED = 50
+
+# kind -> words; {name} is the other person, {amount} the formatted amount, {reference} an IOU's.
+_TEXTS = {
+    "friend.requested": "{name} sent you a friend request.",
+    "friend.accepted": "{name} accepted your friend request.",
+    "friend.declined": "{name} declined your friend request.",
+    "transfer.received": "{name} sent you {amount}.",
+    "iou.opened": "{name} says they owe you {amount} ({reference}).",
+    "iou.acknowledged": "{name} acknowledged your IOU of {amount}.",
+    "iou.paid": "{name} paid you {amount} for {reference}.",
+    "iou.auto_paid": "{reference} for {amount} was paid automatically from the borrower's wallet.",
+    "iou.overdue": "{reference} for {amount} is overdue.",
+    "iou.cash_claimed": "{name} says they paid {amount} in cash for {reference}. Confirm or dispute it.",
+    "iou.cash_confirmed": "{name} confirmed your cash payment of {amount} for {reference}.",
+    "iou.cash_disputed": "{name} disputes your cash payment of {amount} for {reference}.",
+    "iou.cancelled": "{name} cancelled {reference} for {amount}.",
+}
+
+
+def notify(
+    *, session: Session, recipient_id: uuid.UUID, kind: str, actor: User | None = None, **payload: Any
+) -> Notification:
+    """Store a notification for `recipient_id` and push it to their tabs after commit.
+
+    `actor` (who caused it) is recorded by name; amounts go in as `amount_minor` + `currency`.
+    """
+    if kind not in _TEXTS:
+        raise ValueError(f"unknown notification kind {kind!r}")
+    if actor is not None:
+        payload = {"actor_id": str(actor.id), "actor_name": actor.display_name, **payload}
+    notification = Notification(recipient_id=recipient_id, kind=kind, payload=payload)
+    session.add(notification)
+    session.flush()
+    publish_after_commit(session, TOPIC, user_id=str(recipient_id), notification_id=str(notification.id), kind=kind)
+    return notification
+
+
+def describe_notification(notification: Notification) -> str:
+    """The notification in words, for people."""
+    payload = notification.payload
+    amount = ""
+    if "amount_minor" in payload and "currency" in payload:
+        amount = format_money(int(payload["amount_minor"]), payload["currency"])
+    text = _TEXTS.get(notification.kind, "Something happened.").format(
+        name=payload.get("actor_name", "Someone"), amount=amount, reference=payload.get("reference", "")
+    )
+    note = str(payload.get("note") or "")
+    return f"{text} “{note}”" if note else text
+
+
+def list_notifications(*, session: Session, actor: User, limit: int = 20) -> list[Notification]:
+    """The actor's newest notifications, read and unread."""
+    limit = min(max(limit, 1), MAX_LISTED)
+    return list(
+        session.exec(
+            select(Notification)
+            .where(Notification.recipient_id == actor.id)
+            .order_by(col(Notification.created_at).desc(), col(Notification.id))
+            .limit(limit)
+        ).all()
+    )
+
+
+def count_unread(*, session: Session, actor: User) -> int:
+    """How many of the actor's notifications are unread."""
+    return session.exec(
+        select(func.count()).where(Notification.recipient_id == actor.id, col(Notification.read_at).is_(None))
+    ).one()
+
+
+def mark_all_read(*, session: Session, actor: User) -> int:
+    """Mark every unread notification of the actor read; returns how many changed."""
+    result = session.exec(  # type: ignore[call-overload]
+        update(Notification)
+        .where(col(Notification.recipient_id) == actor.id, col(Notification.read_at).is_(None))
+        .values(read_at=utcnow())
+    )
+    publish_after_commit(session, TOPIC, user_id=str(actor.id), kind="read")
+    return result.rowcount
