@@ -24,6 +24,9 @@ PUBLIC = {
     ("GET", "/api/auth/signed-out"),
     ("GET", "/api/auth/oauth/{provider}/start"),
     ("GET", "/api/auth/oauth/{provider}/callback"),
+    # Published events are public (drafts look missing to everyone but their organizer).
+    ("GET", "/api/v1/events"),
+    ("GET", "/api/v1/events/{event_id}"),
     # Authenticated by the provider's signature on the raw body, not by a user.
     ("POST", "/api/webhooks/{provider}"),
 }
@@ -50,6 +53,11 @@ def concrete(path: str) -> str:
         .replace("{payment_id}", nil)
         .replace("{wallet_id}", nil)
         .replace("{call_id}", nil)
+        .replace("{event_id}", nil)
+        .replace("{booking_id}", nil)
+        .replace("{ticket_id}", nil)
+        .replace("{ticket_type_id}", nil)
+        .replace("{application_id}", nil)
     )
 
 
