@@ -67,22 +67,28 @@ def events_page() -> rx.Component:
         page_header("Events", "Concerts, matches, nights out: book in a minute, pay from your wallet or by card."),
         rx.flex(
             rx.form(
-                rx.hstack(
+                rx.flex(
                     rx.input(
                         name="q",
                         placeholder="Search events or venues",
                         aria_label="Search events",
-                        flex="1",
+                        flex="1 1 220px",
                         min_width="0",
                     ),
-                    rx.input(
-                        name="max_price",
-                        placeholder="Max price (₦)",
-                        aria_label="Maximum price",
-                        width="130px",
-                        input_mode="decimal",
+                    rx.hstack(
+                        rx.input(
+                            name="max_price",
+                            placeholder="Max price (₦)",
+                            aria_label="Maximum price",
+                            flex="1",
+                            min_width="0",
+                            input_mode="decimal",
+                        ),
+                        rx.button("Search", type="submit"),
+                        flex="1 1 200px",
                     ),
-                    rx.button("Search", type="submit"),
+                    gap="8px",
+                    wrap="wrap",
                     width="100%",
                 ),
                 on_submit=EventsState.search,
@@ -183,7 +189,7 @@ def ticket_type_row(row: rx.Var) -> rx.Component:
                     width="88px",
                     size="3",
                 ),
-                rx.badge(rx.cond(row["note"] != "", row["note"], "Sold out"), color_scheme="gray"),
+                rx.cond(row["note"] != "", rx.badge(row["note"], color_scheme="gray"), rx.fragment()),
             ),
             gap="12px",
             align="center",
@@ -365,7 +371,7 @@ def booking_page() -> rx.Component:
                                 rx.button(
                                     "Cancel",
                                     size="3",
-                                    variant="ghost",
+                                    variant="soft",
                                     color_scheme="red",
                                     on_click=BookingState.cancel,
                                 ),
@@ -373,6 +379,7 @@ def booking_page() -> rx.Component:
                             ),
                             gap="8px",
                             wrap="wrap",
+                            align="center",
                         ),
                         rx.fragment(),
                     ),
