@@ -71,7 +71,7 @@ from paytime_app.models.bookings import (
     TicketStatus,
 )
 from paytime_app.models.events import Coupon, CouponKind, Event, EventStatus, TicketType
-from paytime_app.models.payments import Payment, PaymentPurpose
+from paytime_app.models.payments import Payment, PaymentPurpose, PaymentStatus
 from paytime_app.models.sessions import SessionKind
 from paytime_app.models.users import User
 from paytime_app.money import Currency, Money, format_money
@@ -392,13 +392,18 @@ def start_booking_payment(
             raise BookingNotPayable(status=str(booking.status))
         if booking.expires_at is not None and booking.expires_at <= utcnow():
             raise HoldExpired()
+        # The same provider twice reuses the open checkout; after a failed attempt, a new payment.
+        key = f"booking:{booking.id}:{provider}"
+        previous = session.get(Payment, booking.payment_id) if booking.payment_id else None
+        if previous is not None and previous.status in (PaymentStatus.FAILED, PaymentStatus.CANCELLED):
+            key = f"{key}:after:{previous.id}"
         payment = payments.create_booking_payment(
             session=session,
             actor=actor,
             amount_minor=booking.total_minor,
             currency=booking.currency,
             provider=provider,
-            idempotency_key=f"booking:{booking.id}:{provider}",
+            idempotency_key=key,
         )
         booking.payment_id = payment.id
         session.add(booking)
@@ -411,41 +416,60 @@ def _booking_payment_succeeded(*, session: Session, payment: Payment) -> None:
     booking = session.exec(
         for_update(select(Booking).where(Booking.payment_id == payment.id)).execution_options(populate_existing=True)
     ).first()
-    if booking is None or booking.status == BookingStatus.CONFIRMED:
-        return  # paid another way meanwhile: the money stays in the wallet, where the customer sees it
+    if booking is None:
+        return
+    amount = format_money(payment.amount_minor, payment.currency)
+    if booking.status == BookingStatus.CONFIRMED:
+        # Paid another way meanwhile: the money stays in the wallet, and the customer is told so.
+        _returned_to_wallet(
+            session,
+            booking,
+            payment,
+            f"Your card payment of {amount} arrived after this booking was already paid. It is in your PayTime wallet.",
+            "already_paid",
+        )
+        return
     try:
         with session.begin_nested():
             if booking.status == BookingStatus.CANCELLED:
                 raise BookingNotPayable()
             _confirm(session, booking, paid_with="provider", now=utcnow())
     except DomainError as refusal:
-        amount = format_money(payment.amount_minor, payment.currency)
-        booking.outcome_note = (
-            f"Your payment of {amount} arrived after your hold expired and the seats were gone. "
-            f"It was returned to your PayTime wallet."
-        )[:300]
-        booking.updated_at = utcnow()
-        session.add(booking)
-        session.add(
-            BookingRefund(
-                booking_id=booking.id,
-                percent=100,
-                amount_minor=payment.amount_minor,
-                currency=payment.currency,
-                destination=RefundDestination.PROVIDER_OWED,
-                payment_id=payment.id,
-                reason=f"late_payment:{refusal.code}",
+        if booking.status == BookingStatus.CANCELLED:
+            note = f"Your payment of {amount} arrived after you cancelled this booking. It is in your PayTime wallet."
+        else:
+            note = (
+                f"Your payment of {amount} arrived after your hold expired and the seats were gone. "
+                "It was returned to your PayTime wallet."
             )
+        _returned_to_wallet(session, booking, payment, note, refusal.code)
+
+
+def _returned_to_wallet(session: Session, booking: Booking, payment: Payment, note: str, code: str) -> None:
+    """A provider payment that could not pay its booking stays in the buyer's wallet; record the refund owed."""
+    booking.outcome_note = note[:300]
+    booking.updated_at = utcnow()
+    session.add(booking)
+    session.add(
+        BookingRefund(
+            booking_id=booking.id,
+            percent=100,
+            amount_minor=payment.amount_minor,
+            currency=payment.currency,
+            destination=RefundDestination.PROVIDER_OWED,
+            payment_id=payment.id,
+            reason=f"late_payment:{code}",
         )
-        record_audit(
-            session=session,
-            action="booking.late_payment_refunded",
-            actor=None,
-            target_type="booking",
-            target_id=booking.id,
-            data={"payment_id": str(payment.id), "code": refusal.code},
-        )
-        _changed(session, booking)
+    )
+    record_audit(
+        session=session,
+        action="booking.late_payment_refunded",
+        actor=None,
+        target_type="booking",
+        target_id=booking.id,
+        data={"payment_id": str(payment.id), "code": code},
+    )
+    _changed(session, booking)
 
 
 def _confirm(session: Session, booking: Booking, *, paid_with: str, now: datetime) -> None:

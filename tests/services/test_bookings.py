@@ -725,3 +725,33 @@ def test_coupon_with_5_redemptions_under_50_concurrent_uses(engine, organizer):
     with unit_of_work() as session:
         assert session.get(Coupon, coupon.id).redeemed == 5
     assert counters(ticket_type) == (0, 5)  # refused coupons gave their seats back
+
+
+def test_card_payment_after_paying_from_the_wallet_stays_in_the_wallet(organizer, buyer, clock):
+    event, ticket_type = new_event(organizer)
+    booking = book(buyer, event, ticket_type, 1)
+    payment = pay_by_card(buyer, booking)
+    in_transaction(pay_booking, actor=buyer, booking_id=booking.id)
+    wallet = wallet_address(buyer.id, WalletKind.PRIMARY)
+    before = balance(wallet)
+    settle_by_webhook(payment)
+    assert balance(wallet) == before + booking.total_minor
+    assert "already paid" in reload(booking).outcome_note
+    assert len(tickets_of(booking)) == 1
+    assert counters(ticket_type) == (1, 0)
+
+
+def test_failed_card_attempt_then_a_new_one(organizer, clock):
+    buyer = person("card@example.com")
+    event, ticket_type = new_event(organizer)
+    booking = book(buyer, event, ticket_type, 1)
+    first = pay_by_card(buyer, booking)
+    headers, body = get_provider("mock").settle_checkout(
+        provider_reference=first.provider_reference, outcome=ProviderPaymentStatus.FAILED
+    )
+    payments.ingest_webhook(provider="mock", headers=headers, raw_body=body)
+    second = pay_by_card(buyer, booking)
+    assert second.id != first.id
+    assert second.checkout_url
+    settle_by_webhook(second)
+    assert reload(booking).status == BookingStatus.CONFIRMED
