@@ -304,6 +304,64 @@ def ticket_type_form() -> rx.Component:
     )
 
 
+def coupons_card() -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.heading("Coupons", size="4", as_="h2"),
+            rx.cond(
+                OrganizerEventState.coupons.length() > 0,
+                data_table(
+                    ["Code", "Discount", "Used"],
+                    OrganizerEventState.coupons,
+                    lambda row: rx.table.row(
+                        rx.table.cell(rx.code(row["code"])),
+                        rx.table.cell(row["discount"]),
+                        rx.table.cell(row["used"]),
+                    ),
+                ),
+                rx.text("No coupons yet.", size="2", color=rx.color("gray", 10)),
+            ),
+            rx.cond(
+                OrganizerEventState.event["editable"] != "",
+                rx.form(
+                    rx.flex(
+                        rx.input(
+                            name="code", placeholder="CODE", aria_label="Coupon code", required=True, width="140px"
+                        ),
+                        rx.select(
+                            ["percent", "fixed"], name="kind", default_value="percent", aria_label="Discount kind"
+                        ),
+                        rx.input(
+                            name="value",
+                            placeholder="10",
+                            aria_label="Discount (% or amount)",
+                            required=True,
+                            width="110px",
+                        ),
+                        rx.input(
+                            name="max_redemptions",
+                            placeholder="Uses (blank: no limit)",
+                            aria_label="Maximum uses",
+                            width="190px",
+                        ),
+                        rx.button("Add coupon", type="submit", variant="soft"),
+                        gap="8px",
+                        wrap="wrap",
+                        align="center",
+                    ),
+                    on_submit=OrganizerEventState.add_coupon,
+                    reset_on_submit=True,
+                    width="100%",
+                ),
+                rx.fragment(),
+            ),
+            spacing="3",
+            width="100%",
+        ),
+        width="100%",
+    )
+
+
 def organizer_event_page() -> rx.Component:
     event = OrganizerEventState.event
     return page_shell(
@@ -385,6 +443,7 @@ def organizer_event_page() -> rx.Component:
                         ),
                     ),
                     rx.cond(event["editable"] != "", rx.card(ticket_type_form(), width="100%"), rx.fragment()),
+                    coupons_card(),
                     rx.hstack(
                         rx.heading("Bookings", size="5", as_="h2"),
                         rx.spacer(),

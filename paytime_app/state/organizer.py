@@ -13,7 +13,7 @@ import reflex as rx
 
 from paytime_app import routes
 from paytime_app.errors import AuthenticationRequired, DomainError, ValidationFailed
-from paytime_app.models.events import EventStatus
+from paytime_app.models.events import CouponKind, EventStatus
 from paytime_app.models.sellers import ApplicationStatus
 from paytime_app.models.users import Role
 from paytime_app.money import format_money, to_minor
@@ -168,6 +168,7 @@ class OrganizerEventState(AuthState):
 
     event: dict[str, str] = {}
     sales: list[dict[str, str]] = []
+    coupons: list[dict[str, str]] = []
     bookings: list[dict[str, str]] = []
     booking_query: str = ""
     bookings_total: int = 0
@@ -223,6 +224,18 @@ class OrganizerEventState(AuthState):
             for row in rows
         ]
         self.revenue = format_money(sum(row.revenue_minor for row in rows), event.currency)
+        self.coupons = [
+            {
+                "code": coupon.code,
+                "discount": f"{coupon.value / 100:g}%"
+                if coupon.kind == CouponKind.PERCENT
+                else format_money(coupon.value, event.currency),
+                "used": f"{coupon.redeemed} of {coupon.max_redemptions}"
+                if coupon.max_redemptions
+                else f"{coupon.redeemed} (no limit)",
+            }
+            for coupon in await self._call_as_viewer(event_service.list_coupons, event_id=event_id)
+        ]
         found, self.bookings_total = await self._call_as_viewer(
             list_event_bookings, event_id=event_id, query=self.booking_query, page=1, page_size=50
         )
@@ -306,6 +319,32 @@ class OrganizerEventState(AuthState):
             capacity=capacity,
             per_customer_max=per_customer,
             unlock_code=str(form.get("unlock_code", ""))[:40] or None,
+        )
+
+    @rx.event
+    async def add_coupon(self, form: dict[str, Any]) -> None:
+        self.error = ""
+        kind = str(form.get("kind", "percent"))[:10]
+        limit = str(form.get("max_redemptions", "")).strip()
+        try:
+            if kind == CouponKind.PERCENT:
+                value = round(float(str(form.get("value", "0"))[:10]) * 100)
+            else:
+                value = to_minor(str(form.get("value", "0"))[:20], self.event.get("currency", "NGN"))
+            max_redemptions = int(limit) if limit else None
+        except ValueError:
+            self.error = "Enter the discount and the number of uses as numbers."
+            return
+        except DomainError as error:
+            self.error = error.message
+            return
+        await self._act(
+            event_service.create_coupon,
+            "Coupon created.",
+            code=str(form.get("code", ""))[:40],
+            kind=kind,
+            value=value,
+            max_redemptions=max_redemptions,
         )
 
     @rx.event

@@ -112,3 +112,22 @@ def test_another_organizers_event_cannot_be_read_or_changed(world):
     asyncio.run(run_handler(own, "load_event"))
     assert own.event["status"] == EventStatus.PUBLISHED
     assert [row["name"] for row in own.sales] == ["Std"]
+
+
+def test_organizer_adds_a_coupon_and_a_rival_cannot(world):
+    event = world["event"]
+    own = make_state(OrganizerEventState, session_token=world["organizer"][1], query={"event_id": str(event.id)})
+    asyncio.run(run_handler(own, "load_event"))
+    asyncio.run(
+        run_handler(own, "add_coupon", {"code": "jazz10", "kind": "percent", "value": "10", "max_redemptions": "5"})
+    )
+    assert own.error == ""
+    assert own.coupons == [{"code": "JAZZ10", "discount": "10%", "used": "0 of 5"}]
+    _rival, rival_token = person("rival@example.com", Role.SELLER)
+    rival = make_state(OrganizerEventState, session_token=rival_token, query={"event_id": str(event.id)})
+    asyncio.run(
+        run_handler(rival, "add_coupon", {"code": "MINE", "kind": "fixed", "value": "5", "max_redemptions": ""})
+    )
+    assert rival.error == "That event does not exist."
+    asyncio.run(run_handler(own, "load_event"))
+    assert [row["code"] for row in own.coupons] == ["JAZZ10"]

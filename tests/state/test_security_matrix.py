@@ -65,7 +65,7 @@ SHOWN = {
     TicketsState: ("tickets", "bookings"),
     SellState: ("status", "organisation", "notice"),
     OrganizerState: ("events", "is_seller"),
-    OrganizerEventState: ("event", "sales", "bookings", "notice"),
+    OrganizerEventState: ("event", "sales", "coupons", "bookings", "notice"),
     AdminSellersState: ("rows", "notice"),
     EventState: ("types", "error"),
 }
@@ -101,6 +101,7 @@ def protected_calls(
             "refresh": (),
             "save_details": ({"title": "Taken", "starts_at": "2031-01-01T10:00", "ends_at": "2031-01-01T12:00"},),
             "add_ticket_type": ({"name": "Free", "price": "0", "capacity": "5"},),
+            "add_coupon": ({"code": "FREE100", "kind": "percent", "value": "100", "max_redemptions": ""},),
             "publish": (),
             "cancel_event": (),
             "duplicate": (),
