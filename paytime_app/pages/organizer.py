@@ -304,6 +304,29 @@ def ticket_type_form() -> rx.Component:
     )
 
 
+def sales_chart() -> rx.Component:
+    return rx.cond(
+        OrganizerEventState.by_day.length() > 0,
+        rx.card(
+            rx.vstack(
+                rx.heading("Bookings by day", size="3", as_="h3"),
+                rx.recharts.bar_chart(
+                    rx.recharts.bar(data_key="bookings", fill=rx.color("accent", 9), name="Bookings"),
+                    rx.recharts.x_axis(data_key="day"),
+                    rx.recharts.y_axis(allow_decimals=False),
+                    rx.recharts.graphing_tooltip(),
+                    data=OrganizerEventState.by_day,
+                    height=200,
+                    width="100%",
+                ),
+                width="100%",
+            ),
+            width="100%",
+        ),
+        rx.fragment(),
+    )
+
+
 def coupons_card() -> rx.Component:
     return rx.card(
         rx.vstack(
@@ -443,6 +466,7 @@ def organizer_event_page() -> rx.Component:
                         ),
                     ),
                     rx.cond(event["editable"] != "", rx.card(ticket_type_form(), width="100%"), rx.fragment()),
+                    sales_chart(),
                     coupons_card(),
                     rx.hstack(
                         rx.heading("Bookings", size="5", as_="h2"),

@@ -913,6 +913,29 @@ def event_sales(*, session: Session, actor: User, event_id: uuid.UUID) -> list[T
     ]
 
 
+@dataclass(frozen=True)
+class DaySales:
+    day: str  # YYYY-MM-DD in UTC
+    bookings: int
+    revenue_minor: int
+
+
+def sales_by_day(*, session: Session, actor: User, event_id: uuid.UUID) -> list[DaySales]:
+    """Confirmed bookings and their takings per day (UTC), oldest first. Raises NotFound."""
+    event = get_own_event(session=session, actor=actor, event_id=event_id)
+    rows = session.exec(
+        select(Booking.confirmed_at, Booking.total_minor, Booking.refunded_minor).where(
+            Booking.event_id == event.id, col(Booking.confirmed_at).is_not(None)
+        )
+    ).all()
+    days: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for confirmed_at, total, refunded in rows:
+        day = days[confirmed_at.strftime("%Y-%m-%d")]
+        day[0] += 1
+        day[1] += total - refunded
+    return [DaySales(day=day, bookings=count, revenue_minor=revenue) for day, (count, revenue) in sorted(days.items())]
+
+
 def list_event_bookings(
     *, session: Session, actor: User, event_id: uuid.UUID, query: str = "", page: int = 1, page_size: int = 50
 ) -> tuple[list[tuple[Booking, User]], int]:

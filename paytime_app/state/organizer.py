@@ -18,7 +18,7 @@ from paytime_app.models.sellers import ApplicationStatus
 from paytime_app.models.users import Role
 from paytime_app.money import format_money, to_minor
 from paytime_app.services import events as event_service
-from paytime_app.services.bookings import event_sales, list_event_bookings
+from paytime_app.services.bookings import event_sales, list_event_bookings, sales_by_day
 from paytime_app.services.sellers import (
     SELLING_ROLES,
     apply_to_sell,
@@ -169,6 +169,7 @@ class OrganizerEventState(AuthState):
     event: dict[str, str] = {}
     sales: list[dict[str, str]] = []
     coupons: list[dict[str, str]] = []
+    by_day: list[dict[str, Any]] = []
     bookings: list[dict[str, str]] = []
     booking_query: str = ""
     bookings_total: int = 0
@@ -224,6 +225,10 @@ class OrganizerEventState(AuthState):
             for row in rows
         ]
         self.revenue = format_money(sum(row.revenue_minor for row in rows), event.currency)
+        self.by_day = [
+            {"day": day.day[5:], "bookings": day.bookings, "revenue": format_money(day.revenue_minor, event.currency)}
+            for day in await self._call_as_viewer(sales_by_day, event_id=event_id)
+        ]
         self.coupons = [
             {
                 "code": coupon.code,

@@ -31,6 +31,7 @@ from paytime_app.services.bookings import (
     list_own_tickets,
     pay_booking,
     safe_csv_cell,
+    sales_by_day,
     start_booking_payment,
 )
 from paytime_app.services.events import (
@@ -636,6 +637,22 @@ def test_sales_and_my_tickets(organizer, buyer, clock):
         assert len(list_own_tickets(session=session, actor=buyer)) == 2
         with pytest.raises(DomainError):
             event_sales(session=session, actor=buyer, event_id=event.id)
+
+
+def test_sales_by_day_counts_confirmed_bookings_net_of_refunds(organizer, buyer, clock):
+    event, ticket_type, booking = paid_booking(organizer, buyer, quantity=2)
+    clock.shift(timedelta(days=1))
+    other = person("ben@example.com", funds_minor=10_000_000)
+    second = book(other, event, ticket_type, 1)
+    in_transaction(pay_booking, actor=other, booking_id=second.id)
+    first_ticket = tickets_of(booking)[0]
+    in_transaction(cancel_booking, actor=buyer, booking_id=booking.id, ticket_ids=[first_ticket.id])
+    with unit_of_work() as session:
+        days = sales_by_day(session=session, actor=organizer, event_id=event.id)
+    assert [(d.day, d.bookings, d.revenue_minor) for d in days] == [
+        (T0.strftime("%Y-%m-%d"), 1, PRICE),
+        ((T0 + timedelta(days=1)).strftime("%Y-%m-%d"), 1, PRICE),
+    ]
 
 
 def test_csv_export_neutralises_formulas(organizer, clock):
