@@ -284,6 +284,31 @@ def event_detail_page() -> rx.Component:
     )
 
 
+def names_form() -> rx.Component:
+    """Before paying: who the tickets are for (comma-separated, one per ticket)."""
+    return rx.form(
+        rx.vstack(
+            rx.text("Names on the tickets (optional, comma-separated)", size="2", weight="medium"),
+            rx.foreach(
+                BookingState.items,
+                lambda item: rx.input(
+                    name="names_" + item["id"],
+                    default_value=item["names"],
+                    placeholder=item["name"] + ": e.g. Ada Obi, Ben Okafor",
+                    aria_label="Names for " + item["name"],
+                    width="100%",
+                ),
+            ),
+            rx.button("Save names", type="submit", variant="soft", size="2"),
+            spacing="2",
+            width="100%",
+        ),
+        on_submit=BookingState.save_names,
+        reset_on_submit=False,
+        width="100%",
+    )
+
+
 def booking_page() -> rx.Component:
     booking = BookingState.booking
     return page_shell(
@@ -346,6 +371,7 @@ def booking_page() -> rx.Component:
                         align="end",
                         width="100%",
                     ),
+                    rx.cond(booking["status"] == "held", names_form(), rx.fragment()),
                     rx.cond(
                         (booking["status"] == "held") | (booking["status"] == "expired"),
                         rx.flex(

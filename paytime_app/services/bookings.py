@@ -357,6 +357,24 @@ def _hold(
     return booking
 
 
+def set_attendee_names(
+    *, session: Session, actor: User, booking_id: uuid.UUID, names: dict[uuid.UUID, list[str]]
+) -> Booking:
+    """Name the people the tickets are for, before paying (one name per ticket of each type).
+
+    Raises NotFound, BookingNotPayable (no longer held).
+    """
+    booking = _lock_own_booking(session, actor, booking_id)
+    if booking.status != BookingStatus.HELD:
+        raise BookingNotPayable("Names can be changed only before paying.")
+    for item in _items(session, booking):
+        if item.ticket_type_id in names:
+            item.attendee_names = [str(name).strip()[:120] for name in names[item.ticket_type_id][: item.quantity]]
+            session.add(item)
+    session.flush()
+    return booking
+
+
 # --- paying ----------------------------------------------------------------------------------------
 
 

@@ -33,6 +33,7 @@ from paytime_app.services.bookings import (
     list_own_bookings,
     list_own_tickets,
     pay_booking,
+    set_attendee_names,
     start_booking_payment,
 )
 from paytime_app.services.events import SEATS_TOPIC, get_public_event, list_public_events, list_ticket_types, seats_left
@@ -303,7 +304,9 @@ class BookingState(AuthState):
             types = {str(t.id): t.name for t in list_ticket_types(session=session, event_id=booking.event_id)}
             items = [
                 {
+                    "id": str(item.ticket_type_id),
                     "name": types.get(str(item.ticket_type_id), "Ticket"),
+                    "names": ", ".join(item.attendee_names),
                     "quantity": str(item.quantity),
                     "price": format_money(item.unit_price_minor, booking.currency),
                     "tier": item.tier_label,
@@ -377,6 +380,25 @@ class BookingState(AuthState):
         finally:
             async with self:
                 self._ticking = False
+
+    @rx.event
+    async def save_names(self, form: dict[str, Any]) -> None:
+        booking_id = self._booking_id()
+        if booking_id is None:
+            return
+        names = {}
+        for key, value in form.items():
+            type_id = _uuid(str(key).removeprefix("names_")) if str(key).startswith("names_") else None
+            if type_id is not None:
+                names[type_id] = [part for part in str(value)[:2000].split(",") if part.strip()]
+        self.error, self.notice = "", ""
+        try:
+            await self._call_as_viewer(set_attendee_names, booking_id=booking_id, names=names)
+        except DomainError as error:
+            self.error = error.message
+        else:
+            self.notice = "Names saved; they are printed on the tickets."
+        await self._refresh()
 
     @rx.event
     async def pay_with_wallet(self) -> AsyncIterator[rx.event.EventSpec | None]:

@@ -131,3 +131,24 @@ def test_organizer_adds_a_coupon_and_a_rival_cannot(world):
     assert rival.error == "That event does not exist."
     asyncio.run(run_handler(own, "load_event"))
     assert [row["code"] for row in own.coupons] == ["JAZZ10"]
+
+
+def test_names_on_tickets_before_paying_and_only_by_the_buyer(world):
+    ada, ada_token = person("ada@example.com")
+    _eve, eve_token = person("eve@example.com")
+    type_id = world["type"].id
+    booking = in_transaction(
+        create_booking, actor=ada, event_id=world["event"].id, items=[(type_id, 2)], idempotency_key="ada-names"
+    )
+    query = {"booking_id": str(booking.id)}
+    eve = make_state(BookingState, session_token=eve_token, query=query)
+    asyncio.run(run_handler(eve, "save_names", {f"names_{type_id}": "Mallory, Trudy"}))
+    assert eve.error == "That booking does not exist."
+    state = make_state(BookingState, session_token=ada_token, query=query)
+    asyncio.run(run_handler(state, "load_booking"))
+    asyncio.run(run_handler(state, "save_names", {f"names_{type_id}": "Ada Obi, Chidi Eze, Extra"}))
+    assert state.items[0]["names"] == "Ada Obi, Chidi Eze"
+    asyncio.run(run_handler(state, "pay_with_wallet"))
+    assert state.booking["status"] == BookingStatus.CONFIRMED
+    asyncio.run(run_handler(state, "save_names", {f"names_{type_id}": "Too late"}))
+    assert state.error == "Names can be changed only before paying."

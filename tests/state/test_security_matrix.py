@@ -80,6 +80,7 @@ def protected_calls(
             "load_booking": (),
             "refresh": (),
             "tick": (),
+            "save_names": ({"names_" + victim_payment_id: "Mallory"},),
             "pay_with_wallet": (),
             "pay_with_card": (),
             "cancel": (),
