@@ -56,6 +56,18 @@ def when(event: Event) -> str:
     return event.starts_at.astimezone(ZoneInfo(event.timezone)).strftime("%a %d %b %Y, %H:%M")
 
 
+async def load_signed_in(state: Any) -> rx.event.EventSpec | None:
+    """A signed-in page's on_load: who is asking, then the state's `_refresh`; a sign-in redirect if nobody."""
+    await state._load_viewer()
+    if not state.is_signed_in:
+        return state._sign_in_redirect()
+    try:
+        await state._refresh()
+    except AuthenticationRequired:
+        return state._sign_in_redirect()
+    return None
+
+
 def _uuid(value: str) -> uuid.UUID | None:
     try:
         return uuid.UUID(str(value))
@@ -343,11 +355,9 @@ class BookingState(AuthState):
     @rx.event
     async def load_booking(self) -> AsyncIterator[rx.event.EventSpec | None]:
         self.is_loading, self.error, self.notice, self.is_paying = True, "", "", False
-        await self._load_viewer()
-        if not self.is_signed_in:
-            yield self._sign_in_redirect()
+        if (redirect := await load_signed_in(self)) is not None:
+            yield redirect
             return
-        await self._refresh()
         if self.router.url.query_parameters.get("payment"):
             self.notice = "Payment received by the provider; your tickets appear here as soon as it is confirmed."
         self.is_loading = False
@@ -495,14 +505,8 @@ class TicketsState(AuthState):
     @rx.event
     async def load_tickets(self) -> AsyncIterator[rx.event.EventSpec | None]:
         self.is_loading, self.error = True, ""
-        await self._load_viewer()
-        if not self.is_signed_in:
-            yield self._sign_in_redirect()
-            return
-        try:
-            await self._refresh()
-        except AuthenticationRequired:
-            yield self._sign_in_redirect()
+        if (redirect := await load_signed_in(self)) is not None:
+            yield redirect
             return
         self.is_loading = False
 

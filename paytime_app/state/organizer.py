@@ -27,7 +27,7 @@ from paytime_app.services.sellers import (
     list_applications,
 )
 from paytime_app.state.auth import AuthState
-from paytime_app.state.events import VENUE_LABELS, when
+from paytime_app.state.events import VENUE_LABELS, load_signed_in, when
 
 
 def _local_time(text: str, zone: str) -> datetime:
@@ -76,14 +76,8 @@ class SellState(AuthState):
     @rx.event
     async def load_sell(self) -> AsyncIterator[rx.event.EventSpec | None]:
         self.is_loading, self.error, self.notice = True, "", ""
-        await self._load_viewer()
-        if not self.is_signed_in:
-            yield self._sign_in_redirect()
-            return
-        try:
-            await self._refresh()
-        except AuthenticationRequired:
-            yield self._sign_in_redirect()
+        if (redirect := await load_signed_in(self)) is not None:
+            yield redirect
             return
         self.is_loading = False
 
@@ -138,16 +132,11 @@ class OrganizerState(AuthState):
     @rx.event
     async def load_organizer(self) -> AsyncIterator[rx.event.EventSpec | None]:
         self.is_loading, self.error = True, ""
-        await self._load_viewer()
-        if not self.is_signed_in:
-            yield self._sign_in_redirect()
-            return
         try:
-            await self._refresh()
+            if (redirect := await load_signed_in(self)) is not None:
+                yield redirect
+                return
             self.is_seller = True
-        except AuthenticationRequired:
-            yield self._sign_in_redirect()
-            return
         except DomainError:
             self.is_seller, self.events = False, []
         self.is_loading = False
@@ -259,15 +248,10 @@ class OrganizerEventState(AuthState):
     @rx.event
     async def load_event(self) -> AsyncIterator[rx.event.EventSpec | None]:
         self.is_loading, self.error, self.notice, self.booking_query = True, "", "", ""
-        await self._load_viewer()
-        if not self.is_signed_in:
-            yield self._sign_in_redirect()
-            return
         try:
-            await self._refresh()
-        except AuthenticationRequired:
-            yield self._sign_in_redirect()
-            return
+            if (redirect := await load_signed_in(self)) is not None:
+                yield redirect
+                return
         except DomainError:
             self.event, self.sales, self.bookings = {}, [], []
         self.is_loading = False
@@ -399,15 +383,10 @@ class AdminSellersState(AuthState):
     @rx.event
     async def load_applications(self) -> AsyncIterator[rx.event.EventSpec | None]:
         self.is_loading, self.error, self.notice = True, "", ""
-        await self._load_viewer()
-        if not self.is_signed_in:
-            yield self._sign_in_redirect()
-            return
         try:
-            await self._refresh()
-        except AuthenticationRequired:
-            yield self._sign_in_redirect()
-            return
+            if (redirect := await load_signed_in(self)) is not None:
+                yield redirect
+                return
         except DomainError as error:
             self.rows, self.error = [], error.message
         self.is_loading = False

@@ -106,6 +106,12 @@ def test_organizer_publishes_and_customers_race_for_the_last_seats(browser: Brow
     assert response.body().startswith(b"%PDF")
     assert loser.request.get(pdf_href).status == 404
     screenshot(winner, "my-tickets")
+
+    # The organizer sees the sale: sold / left, revenue, the booking and the chart.
+    page.reload()
+    expect(page.get_by_text("₦10,000.00").first).to_be_visible()
+    expect(page.get_by_role("heading", name="Bookings by day")).to_be_visible()
+    screenshot(page, "organizer-event-sales")
     for other in (watcher, ada, ben):
         other.context.close()
 
