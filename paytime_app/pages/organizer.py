@@ -311,7 +311,7 @@ def sales_chart() -> rx.Component:
             rx.vstack(
                 rx.heading("Bookings by day", size="3", as_="h3"),
                 rx.recharts.bar_chart(
-                    rx.recharts.bar(data_key="bookings", fill=rx.color("accent", 9), name="Bookings"),
+                    rx.recharts.bar(data_key="bookings", fill="#12a594", name="Bookings", is_animation_active=False),
                     rx.recharts.x_axis(data_key="day"),
                     rx.recharts.y_axis(allow_decimals=False),
                     rx.recharts.graphing_tooltip(),
