@@ -41,7 +41,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
 from bench.ledger_transfers import ADMIN_URL, _drop, _migrate, _percentile, _recreate, _sqlalchemy_url
-from paytime_app.db import in_transaction, unit_of_work, use_engine
+from paytime_app.db import get_engine, in_transaction, unit_of_work, use_engine
 from paytime_app.errors import DomainError
 from paytime_app.models.events import TicketType
 from paytime_app.models.users import Role, User
@@ -192,6 +192,7 @@ def _start_api(database: str) -> tuple[subprocess.Popen, str]:
 def _http_path(organizer: User, buyers: list[User], database: str) -> dict[str, object]:
     event_id, type_id = _new_drop(organizer, "HTTP drop")
     tokens = [in_transaction(issue_api_tokens, user=buyer, client=ClientInfo()).token for buyer in buyers]
+    get_engine().dispose()  # leave the server's own pools (2 workers x 10 + 20 overflow) room under max_connections
     server, base = _start_api(database)
     client = httpx.Client(base_url=base, timeout=60, limits=httpx.Limits(max_connections=CONCURRENCY))
     body = {"event_id": str(event_id), "items": [{"ticket_type_id": str(type_id), "quantity": 1}]}

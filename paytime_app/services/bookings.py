@@ -209,6 +209,9 @@ def create_booking(
         if existing.request_hash != fingerprint:
             raise BookingIdempotencyMismatch()
         return existing
+    if _visibly_sold_out(session, event_id, wanted, now):
+        # A drop's losers leave here without taking any lock; winners are still decided by the UPDATE.
+        raise SoldOut()
     # Lock the buyer: their own concurrent bookings are counted against the per-customer limit in turn.
     session.exec(for_update(select(User.id).where(User.id == actor.id))).one()
     event = session.get(Event, event_id)
@@ -245,6 +248,30 @@ def create_booking(
             raise BookingIdempotencyMismatch() from None
         return winner
     return booking
+
+
+def _visibly_sold_out(session: Session, event_id: uuid.UUID, wanted: dict[uuid.UUID, int], now: datetime) -> bool:
+    """Whether a plain read already shows too few seats for a visible type, with no expired hold to free.
+
+    Only a refusal is decided from this read (as if the buyer had come a moment earlier); a seat is
+    only ever taken by the conditional UPDATE in `_take_seats`.
+    """
+    event = session.get(Event, event_id)
+    if event is None or event.status != EventStatus.PUBLISHED:
+        return False
+    types = session.exec(select(TicketType).where(col(TicketType.id).in_(list(wanted)))).all()
+    if len(types) != len(wanted) or any(t.event_id != event.id or t.unlock_code for t in types):
+        return False  # the full checks say what is wrong, without revealing hidden types
+    if all(seats_left(t, event) >= wanted[t.id] for t in types) and (
+        event.capacity is None or event.capacity - event.sold - event.held >= sum(wanted.values())
+    ):
+        return False
+    expired = session.exec(
+        select(Booking.id)
+        .where(Booking.event_id == event.id, Booking.status == BookingStatus.HELD, col(Booking.expires_at) <= now)
+        .limit(1)
+    ).first()
+    return expired is None
 
 
 def _check_request(
