@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from paytime_app.api import create_api
-from paytime_app.db import in_transaction
+from paytime_app.db import build_engine, get_engine, in_transaction, use_engine
 from paytime_app.models.users import Role
 from paytime_app.money import Currency
 from paytime_app.services.ledger import transfer
@@ -224,3 +224,15 @@ def test_concurrent_buyers_through_the_api_never_oversell(client, engine):
     assert outcomes.count((201, None)) == 20
     assert outcomes.count((409, "sold_out")) == 180
     assert client.get(f"/api/v1/events/{event_id}").json()["ticket_types"][0]["seats_left"] == 0
+
+
+def test_database_refusing_connections_is_a_retryable_503(client):
+    working = get_engine()
+    use_engine(build_engine("postgresql+psycopg://nobody@127.0.0.1:1/none"))
+    try:
+        response = client.get("/api/v1/events")
+    finally:
+        use_engine(working)
+    assert response.status_code == 503
+    assert response.json()["code"] == "database_unavailable"
+    assert response.headers["retry-after"] == "1"
