@@ -1,6 +1,7 @@
 """Live seats-left to 1,000 and 2,000 viewers of one event, through Reflex's own socket protocol.
 
-The app runs as in production: `reflex run --env prod --backend-only` with three granian workers,
+The app runs as in production: Reflex's backend on granian with three workers (as `reflex run --env
+prod --backend-only` would serve it),
 Reflex state and PayTime's bus in Redis, PostgreSQL. Viewers are socket clients (Engine.IO v4 /
 Socket.IO v5 over a websocket, written on wsproto; no browser) spread over four client processes;
 each connects with its own token and runs the event page's `load_event`, which puts it in the
@@ -23,8 +24,6 @@ import os
 os.environ["PAYTIME_ENV"] = "test"
 os.environ["JOBS_IN_APP"] = "false"
 os.environ.setdefault("LOG_LEVEL", "WARNING")
-os.environ["REDIS_URL"] = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379")
-os.environ["REDIS_DB"] = os.environ.get("BENCH_REDIS_DB", "10")
 os.environ.pop("DATABASE_URL", None)
 
 import asyncio
@@ -55,7 +54,7 @@ from paytime_app.models.users import Role, User
 from paytime_app.services.bookings import create_booking
 from paytime_app.services.events import create_event, publish_event, save_ticket_type
 from paytime_app.services.users import create_user
-from paytime_app.settings import PROJECT_ROOT
+from paytime_app.settings import PROJECT_ROOT, get_settings
 from tests.helpers import free_port
 
 BENCH_DB = "paytime_bench_seats"
@@ -65,7 +64,12 @@ ROUNDS = tuple(int(n) for n in os.environ.get("BENCH_VIEWERS", "1000,2000").spli
 CLIENT_PROCESSES = 4
 WORKERS = 3
 NAMESPACE = "/_event"
-REDIS_DB = int(os.environ["REDIS_DB"])
+# The app under test and this process (which books, so its bus message goes through Redis to every
+# worker) share one Redis; set after the imports above (bench.ledger_transfers clears REDIS_URL).
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379")
+REDIS_DB = int(os.environ.get("BENCH_REDIS_DB", "10"))
+os.environ["REDIS_URL"], os.environ["REDIS_DB"] = REDIS_URL, str(REDIS_DB)
+get_settings.cache_clear()
 TARGETS = {"p95_ms_1000": 150, "p95_ms_2000": 300, "bytes_per_client": 200 * 1024}
 
 
@@ -182,13 +186,31 @@ def _start_app(port: int, database: str, log: Path) -> subprocess.Popen:
         "DATABASE_URL": _sqlalchemy_url(database),
         "PORT": str(port),
         "BASE_URL": f"http://127.0.0.1:{port}",
-        "GRANIAN_WORKERS": str(WORKERS),
+        "REFLEX_ENV_MODE": "prod",
         "REFLEX_REDIS_MAX_CONNECTIONS": "200",
         "LOG_JSON": "true",
     }
     with log.open("wb") as output:
         server = subprocess.Popen(
-            ["reflex", "run", "--env", "prod", "--backend-only", "--backend-port", str(port), "--loglevel", "warning"],
+            [
+                sys.executable,
+                "-m",
+                "granian",
+                "--interface",
+                "asgi",
+                "--factory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                str(WORKERS),
+                "--log-level",
+                "warning",
+                # What `reflex run --env prod --backend-only` serves (this project's rxconfig always sets a
+                # frontend port, which `--backend-only` refuses).
+                "paytime_app.paytime_app:app",
+            ],
             env=env,
             cwd=PROJECT_ROOT,
             stdout=output,
@@ -305,7 +327,7 @@ def _stop(server: subprocess.Popen | None, groups: list[tuple[multiprocessing.Pr
 def main() -> None:
     from paytime_app.state.events import EventState  # noqa: PLC0415  importing the app is slow; only here
 
-    redis_client = redis.Redis.from_url(os.environ["REDIS_URL"], db=REDIS_DB)
+    redis_client = redis.Redis.from_url(REDIS_URL, db=REDIS_DB)
     redis_client.flushdb()
     _recreate(BENCH_DB)
     engine = create_engine(_sqlalchemy_url(BENCH_DB), pool_pre_ping=True)

@@ -78,7 +78,10 @@ async def relay_from_redis() -> None:
     client = get_redis()
     if client is None:
         return
-    connection = aioredis.Redis(connection_pool=aioredis.ConnectionPool(**client.connection_pool.connection_kwargs))
+    # No read timeout on the subscription: a quiet channel is not a lost connection. (With the
+    # client's 2 s timeout it "reconnected" every few seconds and dropped messages meanwhile.)
+    kwargs = {**client.connection_pool.connection_kwargs, "socket_timeout": None}
+    connection = aioredis.Redis(connection_pool=aioredis.ConnectionPool(**kwargs))
     while True:
         try:
             async with connection.pubsub() as pubsub:

@@ -233,3 +233,27 @@ def test_publish_after_commit_through_redis_reaches_relay(engine, redis_bus):
         return received
 
     assert asyncio.run(scenario()) == [{"topic": "redis.test", "marker": marker, "committed": True}]
+
+
+def test_relay_stays_subscribed_through_a_quiet_channel(redis_bus):
+    """A channel quiet for longer than the client's 2 s read timeout keeps its subscription (no gaps)."""
+
+    async def scenario() -> list[int]:
+        baseline = dict(redis_bus.pubsub_numsub(bus.CHANNEL)).get(bus.CHANNEL.encode(), 0)
+        relay = asyncio.create_task(bus.relay_from_redis())
+        counts = []
+        try:
+            for _ in range(100):
+                if dict(redis_bus.pubsub_numsub(bus.CHANNEL)).get(bus.CHANNEL.encode(), 0) > baseline:
+                    break
+                await asyncio.sleep(0.05)
+            for _ in range(35):  # 3.5 s of silence, sampled
+                counts.append(dict(redis_bus.pubsub_numsub(bus.CHANNEL)).get(bus.CHANNEL.encode(), 0) - baseline)
+                await asyncio.sleep(0.1)
+        finally:
+            relay.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await relay
+        return counts
+
+    assert min(asyncio.run(scenario())) >= 1
