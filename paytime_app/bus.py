@@ -28,22 +28,41 @@ _subscribers: list[tuple[asyncio.AbstractEventLoop, Subscriber]] = []
 
 
 def publish_after_commit(session: Session, topic: str, **payload: Any) -> None:
-    """Queue a message that is sent if, and only if, this transaction commits."""
+    """Queue a message that is sent if, and only if, this transaction commits.
+
+    SQLAlchemy also fires `after_commit` when a SAVEPOINT (`begin_nested`) is released, and
+    `after_soft_rollback` when one rolls back: a message waits for the outermost commit, and is
+    dropped with the savepoint it was queued in (or with the whole transaction).
+    """
     if "bus_pending" not in session.info:
         session.info["bus_pending"] = []
         event.listen(session, "after_commit", _send_pending)
-        event.listen(session, "after_rollback", _drop_pending)
-    session.info["bus_pending"].append({"topic": topic, **payload})
+        event.listen(session, "after_soft_rollback", _drop_pending)
+    session.info["bus_pending"].append(({"topic": topic, **payload}, session.get_nested_transaction()))
 
 
 def _send_pending(session: Session) -> None:
+    if session.get_nested_transaction() is not None:
+        return  # a savepoint was released; the real commit is still to come
     pending, session.info["bus_pending"] = session.info["bus_pending"], []
-    for message in pending:
+    for message, _savepoint in pending:
         publish(message)
 
 
-def _drop_pending(session: Session) -> None:
-    session.info["bus_pending"] = []
+def _drop_pending(session: Session, previous_transaction: Any) -> None:
+    def inside(transaction: Any) -> bool:
+        while transaction is not None:
+            if transaction is previous_transaction:
+                return True
+            transaction = transaction.parent
+        return False
+
+    if not previous_transaction.nested:
+        session.info["bus_pending"] = []  # the whole transaction rolled back
+        return
+    session.info["bus_pending"] = [
+        (message, savepoint) for message, savepoint in session.info["bus_pending"] if not inside(savepoint)
+    ]
 
 
 def publish(message: Message) -> None:

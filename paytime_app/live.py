@@ -2,16 +2,30 @@
 
 Each worker knows only the tabs connected to it; bus messages reach every worker (through Redis
 when configured), and each acts on its own tabs. A tab is forgotten when its session ends.
+
+Two ways to push:
+- Per user (`refresh_on`): the user's own tabs run a handler that re-reads their data.
+- Per topic room (`broadcast_on` + `join_room`): for hot public topics (seats left on an event,
+  a dashboard), every tab viewing `topic:key` sits in a socket.io room on its worker. When a bus
+  message about that key arrives, each worker builds the state delta ONCE (one database read) and
+  emits it to the room in one call, at most once per BROADCAST_INTERVAL per room and only when the
+  delta changed (DESIGN.md section 2: rx.SharedState and per-token modify_state do not scale). The
+  delta is display-only; pages re-read from the database on load.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import reflex as rx
 from reflex.state import StateUpdate
+from reflex_base.constants import SocketEvent
 from reflex_base.event import Event
 
 from paytime_app import bus, routes
@@ -42,7 +56,78 @@ async def _send(app: rx.App, client_token: str, events: list[Any]) -> None:
     await namespace.emit_update(StateUpdate(events=Event.from_event_type(events)), client_token)
 
 
+# --- topic rooms ----------------------------------------------------------------------------------
+
+BROADCAST_INTERVAL = 0.25  # seconds between two emits to one room, at most
+# topic -> (the message field naming the room's key, build the delta for a key; None sends nothing)
+DeltaBuilder = Callable[[str], dict[str, dict[str, Any]] | None]
+_broadcasters: dict[str, tuple[str, DeltaBuilder]] = {}
+_app: rx.App | None = None
+
+
+@dataclass
+class _RoomSender:
+    last_sent: float = 0.0
+    pending: bool = False
+    last_delta: dict[str, Any] | None = None
+
+
+_senders: dict[str, _RoomSender] = {}
+
+
+def room_name(topic: str, key: str) -> str:
+    return f"topic:{topic}:{key}"
+
+
+def broadcast_on(topic: str, *, key_field: str, build_delta: DeltaBuilder) -> None:
+    """When `topic` arrives, send `build_delta(message[key_field])` to the room of that key on every worker.
+
+    `build_delta` runs in a thread (it may read the database) once per worker per send.
+    """
+    _broadcasters[topic] = (key_field, build_delta)
+
+
+async def join_room(*, topic: str, key: str, sid: str, leave: str = "") -> str:
+    """Put the tab with socket id `sid` in the room of `topic:key` (leaving `leave`); returns the room."""
+    room = room_name(topic, key)
+    namespace = _app.event_namespace if _app is not None else None
+    if namespace is None or not sid:
+        return room
+    if leave and leave != room:
+        await namespace.leave_room(sid, leave)
+    await namespace.enter_room(sid, room)
+    return room
+
+
+async def _broadcast(app: rx.App, topic: str, key: str) -> None:
+    """Throttled, change-only emit of one ready-made delta to a room on this worker."""
+    room = room_name(topic, key)
+    sender = _senders.setdefault(room, _RoomSender())
+    if sender.pending:
+        return  # a send is already due; it will read the latest value
+    sender.pending = True
+    try:
+        wait = sender.last_sent + BROADCAST_INTERVAL - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+    finally:
+        sender.pending = False
+    sender.last_sent = time.monotonic()
+    _key_field, build = _broadcasters[topic]
+    delta = await asyncio.to_thread(build, key)
+    if delta is None or delta == sender.last_delta:
+        return
+    sender.last_delta = delta
+    namespace = app.event_namespace
+    if namespace is not None:
+        await namespace.emit(str(SocketEvent.EVENT), StateUpdate(delta=delta), to=room)
+
+
 async def _on_message(app: rx.App, message: bus.Message) -> None:
+    broadcaster = _broadcasters.get(str(message.get("topic")))
+    if broadcaster is not None and message.get(broadcaster[0]):
+        await _broadcast(app, str(message["topic"]), str(message[broadcaster[0]]))
+        return
     handlers = _refreshers.get(str(message.get("topic")), [])
     if handlers and message.get("user_id"):
         for client_token in list(_tabs_by_user.get(str(message["user_id"]), set())):
@@ -59,6 +144,9 @@ async def _on_message(app: rx.App, message: bus.Message) -> None:
 
 async def run_live_updates(app: rx.App) -> None:
     """Lifespan task: receive bus messages (via Redis when configured) and push them to tabs."""
+
+    global _app
+    _app = app
 
     async def handle(message: bus.Message) -> None:
         try:

@@ -23,11 +23,16 @@ from paytime_app.pages.admin import admin_users_page, audit_log_page
 from paytime_app.pages.calls import calls_page
 from paytime_app.pages.checkout import mock_checkout_page
 from paytime_app.pages.errors import forbidden_page, not_found_page, server_error_page
+from paytime_app.pages.events import booking_page, event_detail_page, events_page, tickets_page
 from paytime_app.pages.friends import friends_page
 from paytime_app.pages.ious import ious_page
 from paytime_app.pages.landing import landing_page
 from paytime_app.pages.mailbox import mailbox_page
+from paytime_app.pages.organizer import admin_sellers_page, organizer_event_page, organizer_page, sell_page
 from paytime_app.pages.wallet import wallet_page
+from paytime_app.services.bookings import TOPIC as BOOKING_TOPIC
+from paytime_app.services.events import SEATS_TOPIC
+from paytime_app.services.sellers import TOPIC as SELLER_TOPIC
 from paytime_app.settings import get_settings
 from paytime_app.state.account import AccountState
 from paytime_app.state.accounts import PasswordResetState, SignInState, SignUpState, VerifyEmailState
@@ -35,11 +40,13 @@ from paytime_app.state.admin import AdminUsersState, AuditLogState
 from paytime_app.state.auth import AuthState
 from paytime_app.state.calls import CallsState
 from paytime_app.state.checkout import MockCheckoutState
+from paytime_app.state.events import BookingState, EventsState, EventState, TicketsState, seats_delta
 from paytime_app.state.friends import FriendsState
 from paytime_app.state.ious import IousState
 from paytime_app.state.mailbox import MailboxState
 from paytime_app.state.middleware import EventCorrelationMiddleware
 from paytime_app.state.notifications import NotificationsState
+from paytime_app.state.organizer import AdminSellersState, OrganizerEventState, OrganizerState, SellState
 from paytime_app.state.wallet import WalletState
 
 logger = logging.getLogger("paytime.events")
@@ -100,6 +107,28 @@ live.refresh_on("friend.updated", FriendsState.refresh)
 app.add_page(ious_page, route=routes.IOUS, title="IOUs · PayTime", on_load=IousState.load_ious)
 live.refresh_on("iou.updated", IousState.refresh)
 live.refresh_on("notification.created", NotificationsState.refresh_notifications)
+app.add_page(events_page, route=routes.EVENTS, title="Events · PayTime", on_load=EventsState.load_events)
+app.add_page(event_detail_page, route=routes.EVENT_DETAIL, title="Event · PayTime", on_load=EventState.load_event)
+live.broadcast_on(SEATS_TOPIC, key_field="event_id", build_delta=seats_delta)
+app.add_page(booking_page, route=routes.BOOKING_DETAIL, title="Booking · PayTime", on_load=BookingState.load_booking)
+live.refresh_on(BOOKING_TOPIC, BookingState.refresh)
+live.refresh_on(BOOKING_TOPIC, TicketsState.refresh)
+app.add_page(tickets_page, route=routes.TICKETS, title="My tickets · PayTime", on_load=TicketsState.load_tickets)
+app.add_page(sell_page, route=routes.SELL, title="Sell tickets · PayTime", on_load=SellState.load_sell)
+live.refresh_on(SELLER_TOPIC, SellState.refresh)
+app.add_page(organizer_page, route=routes.ORGANIZER, title="Organizer · PayTime", on_load=OrganizerState.load_organizer)
+app.add_page(
+    organizer_event_page,
+    route=routes.ORGANIZER_EVENT,
+    title="Manage event · PayTime",
+    on_load=OrganizerEventState.load_event,
+)
+app.add_page(
+    admin_sellers_page,
+    route=routes.ADMIN_SELLERS,
+    title="Seller applications · PayTime",
+    on_load=AdminSellersState.load_applications,
+)
 app.add_page(mailbox_page, route=routes.DEV_MAILBOX, title="Dev mailbox · PayTime", on_load=MailboxState.load_messages)
 app.add_page(forbidden_page, route=routes.FORBIDDEN, title="No access · PayTime", on_load=AuthState.load_viewer)
 app.add_page(server_error_page, route=routes.SERVER_ERROR, title="Error · PayTime", on_load=AuthState.load_viewer)

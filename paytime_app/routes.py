@@ -26,6 +26,38 @@ API_SESSION = "/api/auth/session"
 API_SIGNED_OUT = "/api/auth/signed-out"
 
 API_OAUTH = "/api/auth/oauth/"  # + provider + "/start?intent=…" or "/callback"
+EVENTS = "/events"
+EVENT_DETAIL = "/events/[event_id]"
+BOOKING_DETAIL = "/bookings/[booking_id]"
+TICKETS = "/tickets"
+SELL = "/sell"
+ORGANIZER = "/organizer"
+ORGANIZER_EVENT = "/organizer/events/[event_id]"
+ADMIN_SELLERS = "/admin/sellers"
+
+
+def event_detail(event_id: str) -> str:
+    return f"/events/{event_id}"
+
+
+def booking_detail(booking_id: str) -> str:
+    return f"/bookings/{booking_id}"
+
+
+def organizer_event(event_id: str) -> str:
+    return f"/organizer/events/{event_id}"
+
+
+def ticket_pdf(ticket_id: str) -> str:
+    return f"/api/downloads/tickets/{ticket_id}.pdf"
+
+
+def booking_pdf(booking_id: str) -> str:
+    return f"/api/downloads/bookings/{booking_id}.pdf"
+
+
+def event_bookings_csv(event_id: str) -> str:
+    return f"/api/downloads/events/{event_id}/bookings.csv"
 
 
 FORBIDDEN = "/forbidden"
@@ -41,16 +73,26 @@ class NavLink:
 
 # Only pages that exist are linked; each feature adds its own entry when it lands.
 _SIGNED_IN_LINKS = (
+    NavLink("Events", EVENTS, "calendar"),
+    NavLink("My tickets", TICKETS, "ticket"),
     NavLink("Wallet", WALLET, "wallet"),
     NavLink("Friends", FRIENDS, "users-round"),
     NavLink("IOUs", IOUS, "handshake"),
     NavLink("Calls", CALLS, "phone"),
     NavLink("Account", ACCOUNT, "user-round"),
 )
+_STAFF = (
+    NavLink("Users", ADMIN_USERS, "users"),
+    NavLink("Sellers", ADMIN_SELLERS, "badge-check"),
+    NavLink("Audit log", ADMIN_AUDIT, "scroll-text"),
+)
+_ORGANIZER = NavLink("Organizer", ORGANIZER, "layout-dashboard")
 _ROLE_LINKS: dict[Role, tuple[NavLink, ...]] = {
-    Role.VIEWER: (NavLink("Users", ADMIN_USERS, "users"), NavLink("Audit log", ADMIN_AUDIT, "scroll-text")),
-    Role.ADMIN: (NavLink("Users", ADMIN_USERS, "users"), NavLink("Audit log", ADMIN_AUDIT, "scroll-text")),
-    Role.SUPER_ADMIN: (NavLink("Users", ADMIN_USERS, "users"), NavLink("Audit log", ADMIN_AUDIT, "scroll-text")),
+    Role.CUSTOMER: (NavLink("Sell tickets", SELL, "store"),),
+    Role.SELLER: (_ORGANIZER,),
+    Role.VIEWER: _STAFF,
+    Role.ADMIN: (_ORGANIZER, *_STAFF),
+    Role.SUPER_ADMIN: (_ORGANIZER, *_STAFF),
 }
 
 

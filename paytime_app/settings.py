@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     jobs_in_app: bool = True
     jobs_poll_seconds: float = Field(default=1.0, gt=0, le=60)
 
+    booking_hold_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    platform_fee_bps: int = Field(default=500, ge=0, le=5000)
+
     @field_validator("database_url")
     @classmethod
     def _known_database(cls, value: str) -> str:

@@ -269,3 +269,24 @@ def test_relay_keeps_listening_on_a_quiet_channel(redis_bus):
         return received
 
     assert asyncio.run(scenario()) == [{"topic": "redis.quiet", "marker": marker}]
+
+
+def test_released_savepoint_waits_for_the_real_commit_and_a_rolled_back_one_drops_its_messages(engine, monkeypatch):
+    sent: list[str] = []
+    monkeypatch.setattr(bus, "publish", lambda message: sent.append(message["topic"]))
+    with unit_of_work() as session:
+        bus.publish_after_commit(session, "before")
+        with session.begin_nested():
+            bus.publish_after_commit(session, "kept")
+        assert sent == []  # released savepoint: not committed yet
+        with pytest.raises(RuntimeError), session.begin_nested():
+            bus.publish_after_commit(session, "dropped")
+            raise RuntimeError("savepoint rolled back")
+        assert sent == []
+    assert sent == ["before", "kept"]
+    sent.clear()
+    with pytest.raises(RuntimeError), unit_of_work() as session:
+        with session.begin_nested():
+            bus.publish_after_commit(session, "never")
+        raise RuntimeError("whole transaction rolled back")
+    assert sent == []

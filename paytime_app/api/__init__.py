@@ -7,9 +7,22 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 
 from paytime_app import __version__
-from paytime_app.api import health, v1_auth, v1_calls, v1_friends, v1_ious, v1_money, v1_transfers, web_auth, webhooks
+from paytime_app.api import (
+    health,
+    v1_auth,
+    v1_bookings,
+    v1_calls,
+    v1_events,
+    v1_friends,
+    v1_ious,
+    v1_money,
+    v1_transfers,
+    web_auth,
+    webhooks,
+)
 from paytime_app.api.middleware import RequestIdMiddleware
 from paytime_app.errors import DomainError
 
@@ -37,6 +50,17 @@ async def _invalid_request(_request: Request, error: Exception) -> JSONResponse:
     )
 
 
+async def _database_unavailable(_request: Request, error: Exception) -> JSONResponse:
+    # The database refused or dropped the connection (for example max_connections reached): a
+    # retryable 503, not a 500; the transaction was rolled back, so nothing was half-written.
+    logger.warning("database unavailable", exc_info=error)
+    return JSONResponse(
+        {"code": "database_unavailable", "message": "We are busy right now. Please try again in a moment."},
+        status_code=503,
+        headers={"Retry-After": "1"},
+    )
+
+
 async def _unexpected(_request: Request, error: Exception) -> JSONResponse:
     logger.exception("unhandled error", exc_info=error)
     return JSONResponse({"code": "internal_error", "message": "Something went wrong on our side."}, status_code=500)
@@ -48,6 +72,7 @@ def create_api() -> FastAPI:
     )
     api.add_exception_handler(DomainError, _domain_error)
     api.add_exception_handler(RequestValidationError, _invalid_request)
+    api.add_exception_handler(OperationalError, _database_unavailable)
     api.add_exception_handler(Exception, _unexpected)
     api.add_middleware(RequestIdMiddleware)
     api.include_router(health.router)
@@ -58,5 +83,7 @@ def create_api() -> FastAPI:
     api.include_router(v1_friends.router)
     api.include_router(v1_transfers.router)
     api.include_router(v1_ious.router)
+    api.include_router(v1_events.router)
+    api.include_router(v1_bookings.router)
     api.include_router(webhooks.router)
     return api

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
-from sqlmodel import Session
+from sqlmodel import Session, func, select
 
 from paytime_app.errors import DomainError
+from paytime_app.models.base import utcnow
+from paytime_app.models.events import Event
 from paytime_app.models.users import Role, User
 from paytime_app.money import Currency
+from paytime_app.services.events import create_coupon, create_event, publish_event, save_ticket_type
 from paytime_app.services.friends import accept_friend_request, are_friends, send_friend_request
 from paytime_app.services.ledger import transfer
 from paytime_app.services.users import create_user, get_user_by_email
@@ -64,6 +68,8 @@ def seed_demo_data(*, session: Session) -> list[str]:
             created.append(account.email)
         if account.role == Role.CUSTOMER:
             _fund_wallets(session=session, user=user)
+        if account.role == Role.SELLER:
+            _demo_event(session=session, seller=user)
     _make_friends(session=session, emails=DEMO_FRIENDS)
     return created
 
@@ -83,6 +89,46 @@ def _make_friends(*, session: Session, emails: tuple[str, str]) -> None:
             accept_friend_request(session=session, actor=second, request_id=request.id)
     except DomainError:
         return
+
+
+def _demo_event(*, session: Session, seller: User) -> None:
+    """The demo seller's published event (once: only if they have none), a month from now."""
+    if session.exec(select(func.count()).select_from(Event).where(Event.organizer_id == seller.id)).one():
+        return
+    start = (utcnow() + timedelta(days=30)).replace(hour=18, minute=0, second=0, microsecond=0)
+    event = create_event(
+        session=session,
+        actor=seller,
+        title="Lagos Jazz Night",
+        description="An evening of live jazz by the lagoon, with food trucks and a late set from guest artists.",
+        venue="Muri Okunola Park, Victoria Island",
+        venue_type="event",
+        starts_at=start,
+        ends_at=start + timedelta(hours=5),
+    )
+    save_ticket_type(
+        session=session,
+        actor=seller,
+        event_id=event.id,
+        name="Regular",
+        price_minor=5_000_00,
+        capacity=200,
+        price_tiers=[{"label": "Early bird", "price_minor": 3_500_00, "first_n": 50}],
+        attributes={"Entry": "Gate B from 17:00"},
+    )
+    save_ticket_type(
+        session=session,
+        actor=seller,
+        event_id=event.id,
+        name="VIP table",
+        description="Reserved seating near the stage, one drink included.",
+        price_minor=25_000_00,
+        capacity=20,
+        per_customer_max=4,
+        attributes={"Seat": "Front tables", "Includes": "One drink"},
+    )
+    create_coupon(session=session, actor=seller, event_id=event.id, code="JAZZ10", kind="percent", value=1000)
+    publish_event(session=session, actor=seller, event_id=event.id)
 
 
 def _fund_wallets(*, session: Session, user: User) -> None:

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Protocol
 
 import httpx
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -76,7 +78,30 @@ _REPORTED = {
 _CREDITED_WALLET = {
     PaymentPurpose.WALLET_TOPUP: WalletKind.PRIMARY,
     PaymentPurpose.CALL_CREDITS: WalletKind.CALL_CREDITS,
+    # A booking's money lands in the payer's wallet first; the booking service then pays from it in
+    # the same transaction (or, if the seats are gone, leaves it there as the refund).
+    PaymentPurpose.BOOKING: WalletKind.PRIMARY,
 }
+# Purposes customers may start directly; booking payments start from the booking (bookings service).
+_DIRECT_PURPOSES = frozenset({PaymentPurpose.WALLET_TOPUP, PaymentPurpose.CALL_CREDITS})
+
+
+class SuccessHook(Protocol):
+    def __call__(self, *, session: Session, payment: Payment) -> None: ...
+
+
+# purpose -> what else happens, in the same transaction, when a payment for it succeeds.
+_SUCCESS_HOOKS: dict[PaymentPurpose, SuccessHook] = {}
+
+
+def on_payment_succeeded(purpose: PaymentPurpose) -> Callable[[SuccessHook], SuccessHook]:
+    """Register what a domain does when a payment for `purpose` succeeds (after the wallet credit)."""
+
+    def register(hook: SuccessHook) -> SuccessHook:
+        _SUCCESS_HOOKS[purpose] = hook
+        return hook
+
+    return register
 
 
 class PurposeNotSupported(ValidationFailed):
@@ -116,10 +141,52 @@ def create_payment(
     amount_minor = require_positive(amount_minor)
     if amount_minor > MAX_PAYMENT_MINOR:
         raise AmountTooLarge()
-    money_currency = parse_currency(currency)
+    parse_currency(currency)
     purpose = PaymentPurpose(purpose)
-    if purpose not in _CREDITED_WALLET:
+    if purpose not in _DIRECT_PURPOSES:
         raise PurposeNotSupported()
+    return _create_payment(
+        session=session,
+        actor=actor,
+        purpose=purpose,
+        amount_minor=amount_minor,
+        currency=currency,
+        provider=provider,
+        idempotency_key=idempotency_key,
+    )
+
+
+def create_booking_payment(
+    *, session: Session, actor: User, amount_minor: int, currency: str, provider: str, idempotency_key: str
+) -> Payment:
+    """A payment for a booking (the bookings service links it and confirms the booking on success).
+
+    Raises what create_payment raises, except PurposeNotSupported.
+    """
+    return _create_payment(
+        session=session,
+        actor=actor,
+        purpose=PaymentPurpose.BOOKING,
+        amount_minor=require_positive(amount_minor),
+        currency=currency,
+        provider=provider,
+        idempotency_key=idempotency_key,
+    )
+
+
+def _create_payment(
+    *,
+    session: Session,
+    actor: User,
+    purpose: PaymentPurpose,
+    amount_minor: int,
+    currency: str,
+    provider: str,
+    idempotency_key: str,
+) -> Payment:
+    if amount_minor > MAX_PAYMENT_MINOR:
+        raise AmountTooLarge()
+    money_currency = parse_currency(currency)
     if provider not in PROVIDER_SLUGS:
         raise ValidationFailed("Choose one of the payment methods offered.", code="unknown_provider")
     if provider not in available_providers():
@@ -152,7 +219,7 @@ def create_payment(
             _record_change(session, payment, None, PaymentStatus.PENDING, source="api")
     except IntegrityError:
         # Another request with the same key won the race: answer as it did.
-        return create_payment(
+        return _create_payment(
             session=session,
             actor=actor,
             purpose=purpose,
@@ -206,7 +273,11 @@ def open_checkout(*, payment_id: uuid.UUID, return_url: str) -> Payment:
 
 
 def _describe(payment: Payment) -> str:
-    what = "Wallet top-up" if payment.purpose == PaymentPurpose.WALLET_TOPUP else "Call credits"
+    what = {
+        PaymentPurpose.WALLET_TOPUP: "Wallet top-up",
+        PaymentPurpose.CALL_CREDITS: "Call credits",
+        PaymentPurpose.BOOKING: "Booking",
+    }[PaymentPurpose(payment.purpose)]
     return f"{what} {format_money(payment.amount_minor, payment.currency)} ({payment.reference})"
 
 
@@ -241,6 +312,9 @@ def apply_provider_report(*, session: Session, payment: Payment, report: Provide
         )
         payment.ledger_transaction_id = credited.id
     _move(session, payment, target, source=source, reason=report.failure_reason)
+    hook = _SUCCESS_HOOKS.get(PaymentPurpose(payment.purpose))
+    if target == PaymentStatus.SUCCEEDED and hook is not None:
+        hook(session=session, payment=payment)
     return payment
 
 

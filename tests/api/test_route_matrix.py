@@ -24,6 +24,9 @@ PUBLIC = {
     ("GET", "/api/auth/signed-out"),
     ("GET", "/api/auth/oauth/{provider}/start"),
     ("GET", "/api/auth/oauth/{provider}/callback"),
+    # Published events are public (drafts look missing to everyone but their organizer).
+    ("GET", "/api/v1/events"),
+    ("GET", "/api/v1/events/{event_id}"),
     # Authenticated by the provider's signature on the raw body, not by a user.
     ("POST", "/api/webhooks/{provider}"),
 }
@@ -53,6 +56,11 @@ def concrete(path: str) -> str:
         .replace("{request_id}", nil)
         .replace("{user_id}", nil)
         .replace("{iou_id}", nil)
+        .replace("{event_id}", nil)
+        .replace("{booking_id}", nil)
+        .replace("{ticket_id}", nil)
+        .replace("{ticket_type_id}", nil)
+        .replace("{application_id}", nil)
     )
 
 

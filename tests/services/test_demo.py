@@ -2,6 +2,7 @@ import pytest
 from sqlmodel import select
 
 from paytime_app.db import in_transaction, unit_of_work
+from paytime_app.models.events import Event, EventStatus
 from paytime_app.models.users import Role, User
 from paytime_app.services.demo import DEMO_ACCOUNTS, DEMO_FUNDING, DEMO_PASSWORD, DemoDataRefused, seed_demo_data
 from paytime_app.services.friends import are_friends, list_friends
@@ -57,3 +58,11 @@ def test_seed_demo_data_makes_the_two_customers_friends_once(engine):
         ben = session.exec(select(User).where(User.email == "ben@paytime.local")).one()
         assert are_friends(session=session, user_id=ada.id, other_id=ben.id)
         assert [view.display_name for view in list_friends(session=session, actor=ada)] == ["Ben Okafor"]
+
+
+def test_seed_demo_data_publishes_one_event_for_the_seller(engine):
+    in_transaction(seed_demo_data)
+    in_transaction(seed_demo_data)
+    with unit_of_work() as session:
+        events = session.exec(select(Event)).all()
+    assert [(event.title, event.status) for event in events] == [("Lagos Jazz Night", EventStatus.PUBLISHED)]

@@ -11,13 +11,15 @@ from paytime_app import paytime_app as _app  # noqa: F401  registers every state
 from paytime_app.cookies import SESSION_COOKIE
 
 
-def make_state(state_class: type, *, session_token: str | None = None, path: str = "/") -> Any:
+def make_state(
+    state_class: type, *, session_token: str | None = None, path: str = "/", query: dict[str, str] | None = None
+) -> Any:
     root = State(_reflex_internal_init=True)
     cookie = f"{SESSION_COOKIE}={session_token}" if session_token else ""
     router_data = {
         "pathname": path,
         "asPath": path,
-        "query": {},
+        "query": dict(query or {}),
         "ip": "198.51.100.9",
         "token": "tab-under-test",
         "sid": "sid-under-test",

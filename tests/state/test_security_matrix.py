@@ -16,12 +16,15 @@ from sqlmodel import col, func, select
 
 from paytime_app.db import in_transaction, unit_of_work
 from paytime_app.models.audit import AuditLogEntry
+from paytime_app.models.bookings import Booking
 from paytime_app.models.credentials import TotpCredential
+from paytime_app.models.events import Event, TicketType
 from paytime_app.models.friends import Friendship
 from paytime_app.models.ious import Iou
 from paytime_app.models.ledger import LedgerEntry
 from paytime_app.models.notifications import Notification
 from paytime_app.models.payments import Payment, PaymentPurpose
+from paytime_app.models.sellers import SellerApplication
 from paytime_app.models.sessions import UserSession
 from paytime_app.models.users import Role, User
 from paytime_app.services.friends import accept_friend_request, send_friend_request
@@ -35,10 +38,12 @@ from paytime_app.state.admin import AdminUsersState, AuditLogState
 from paytime_app.state.auth import AuthState
 from paytime_app.state.calls import CallsState
 from paytime_app.state.checkout import MockCheckoutState
+from paytime_app.state.events import BookingState, EventsState, EventState, TicketsState
 from paytime_app.state.friends import FriendsState
 from paytime_app.state.ious import IousState
 from paytime_app.state.mailbox import MailboxState
 from paytime_app.state.notifications import NotificationsState
+from paytime_app.state.organizer import AdminSellersState, OrganizerEventState, OrganizerState, SellState
 from paytime_app.state.transfers import TransfersState
 from paytime_app.state.wallet import WalletState
 from tests.state.harness import make_state, run_handler
@@ -53,6 +58,9 @@ PUBLIC = {
     MailboxState: {"load_messages", "filter_by_address"},  # dev mode only; the service refuses in production
     # The mock provider's hosted page: like a real provider's, reached by an unguessable checkout id.
     MockCheckoutState: {"load_checkout", "pay", "fail"},
+    # Published events are public; booking needs a signed-in buyer (submit_booking, below).
+    EventsState: {"load_events", "search", "filter_venue", "filter_when", "go_to_page"},
+    EventState: {"load_event"},
 }
 
 # Data each protected state shows; it must stay empty for a refused caller.
@@ -66,6 +74,13 @@ SHOWN = {
     IousState: ("ious", "owe_totals", "owed_totals", "by_friend", "friends"),
     TransfersState: ("friends", "notice"),
     NotificationsState: ("notifications", "unread"),
+    BookingState: ("booking", "items"),
+    TicketsState: ("tickets", "bookings"),
+    SellState: ("status", "organisation", "notice"),
+    OrganizerState: ("events", "is_seller"),
+    OrganizerEventState: ("event", "sales", "coupons", "bookings", "notice"),
+    AdminSellersState: ("rows", "notice"),
+    EventState: ("types", "error"),
 }
 
 
@@ -107,6 +122,44 @@ def protected_calls(
             "cancel_step_up": (),
         },
         NotificationsState: {"load_notifications": (), "refresh_notifications": (), "read_all": ()},
+        EventState: {"submit_booking": ({"qty_" + victim_payment_id: "1", "coupon": ""},)},
+        BookingState: {
+            "load_booking": (),
+            "refresh": (),
+            "tick": (),
+            "save_names": ({"names_" + victim_payment_id: "Mallory"},),
+            "pay_with_wallet": (),
+            "pay_with_card": (),
+            "cancel": (),
+        },
+        TicketsState: {"load_tickets": (), "refresh": ()},
+        SellState: {
+            "load_sell": (),
+            "refresh": (),
+            "submit_application": (
+                {"organisation": "Org", "contact_email": "a@b.co", "payout_country": "NG", "contact_phone": ""},
+            ),
+        },
+        OrganizerState: {
+            "load_organizer": (),
+            "submit_event": ({"title": "Mine", "starts_at": "2031-01-01T10:00", "ends_at": "2031-01-01T12:00"},),
+        },
+        OrganizerEventState: {
+            "load_event": (),
+            "refresh": (),
+            "save_details": ({"title": "Taken", "starts_at": "2031-01-01T10:00", "ends_at": "2031-01-01T12:00"},),
+            "add_ticket_type": ({"name": "Free", "price": "0", "capacity": "5"},),
+            "add_coupon": ({"code": "FREE100", "kind": "percent", "value": "100", "max_redemptions": ""},),
+            "publish": (),
+            "cancel_event": (),
+            "duplicate": (),
+            "search_bookings": ({"q": "victim"},),
+        },
+        AdminSellersState: {
+            "load_applications": (),
+            "approve": (str(victim.id),),
+            "reject": ({"application_id": str(victim.id), "reason": "nope"},),
+        },
         CallsState: {
             "load_calls": (),
             "refresh": (),
@@ -189,7 +242,11 @@ def snapshot() -> tuple:
         notifications = tuple(
             session.exec(select(Notification.id, Notification.read_at).order_by(Notification.id)).all()
         )
-    return users, revoked, audit, totp, payments, ledger, friendships, ious, notifications
+        selling = tuple(
+            session.exec(select(func.count()).select_from(model)).one()
+            for model in (Booking, Event, TicketType, SellerApplication)
+        )
+    return users, revoked, audit, totp, payments, ledger, friendships, ious, notifications, selling
 
 
 @pytest.fixture
@@ -217,7 +274,12 @@ def people(engine):
 def callers(people: dict) -> dict[str, dict[type, str | None]]:
     """Who calls each protected state, and why they must be refused."""
     anonymous = dict.fromkeys(SHOWN, None)
-    customer = {AdminUsersState: people["customer"][1], AuditLogState: people["customer"][1]}
+    customer = {
+        AdminUsersState: people["customer"][1],
+        AuditLogState: people["customer"][1],
+        AdminSellersState: people["customer"][1],
+        OrganizerState: people["customer"][1],
+    }
     return {"anonymous": anonymous, "wrong_role": customer}
 
 

@@ -1,0 +1,326 @@
+"""REST API v1: bookings and tickets, plus the browser's authorised downloads (ticket PDFs, CSV export).
+
+Only the buyer (or the event's organizer) sees a booking or a ticket; anyone else gets 404.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
+
+from paytime_app.api.v1_auth import AccessToken
+from paytime_app.cookies import SESSION_COOKIE
+from paytime_app.models.bookings import Booking, Ticket
+from paytime_app.models.events import Event, TicketType
+from paytime_app.models.sessions import SessionKind
+from paytime_app.models.users import User
+from paytime_app.services import bookings as booking_service
+from paytime_app.services.payments import default_return_url
+from paytime_app.services.sessions import call_as_user
+from paytime_app.services.ticket_pdf import render_tickets_pdf
+
+router = APIRouter(tags=["bookings"])
+IdempotencyKey = Annotated[str, Header(alias="Idempotency-Key", min_length=8, max_length=120)]
+
+
+class ItemIn(BaseModel):
+    ticket_type_id: uuid.UUID
+    quantity: int = Field(ge=1, le=20)
+
+
+class AttendeesIn(BaseModel):
+    ticket_type_id: uuid.UUID
+    names: list[str] = Field(max_length=20)
+
+
+class BookingRequest(BaseModel):
+    event_id: uuid.UUID
+    items: list[ItemIn] = Field(min_length=1, max_length=10)
+    coupon_code: str = Field(default="", max_length=40)
+    attendees: list[AttendeesIn] = Field(default_factory=list, max_length=10)
+    group_ticket: bool = False
+    unlock_code: str = Field(default="", max_length=40)
+
+
+class PayRequest(BaseModel):
+    method: Literal["wallet", "provider"] = "wallet"
+    provider: str = Field(default="mock", max_length=20)
+
+
+class CancelRequest(BaseModel):
+    ticket_ids: list[uuid.UUID] | None = Field(default=None, description="Omit to cancel every ticket")
+
+
+class ItemOut(BaseModel):
+    ticket_type_id: str
+    quantity: int
+    unit_price: int
+    tier: str
+
+
+class BookingOut(BaseModel):
+    id: str
+    reference: str
+    event_id: str
+    status: str
+    currency: str
+    subtotal: int
+    discount: int
+    total: int
+    refunded: int
+    expires_at: str | None
+    paid_with: str | None
+    note: str
+    items: list[ItemOut]
+    created_at: str
+
+
+class PayOut(BaseModel):
+    booking: BookingOut
+    checkout_url: str | None = Field(default=None, description="For provider payments: send the payer here")
+
+
+class TicketOut(BaseModel):
+    id: str
+    code: str
+    booking_id: str
+    event_id: str
+    event_title: str
+    starts_at: str
+    ticket_type: str
+    attendee_name: str
+    admits: int
+    entries_allowed: int
+    status: str
+    qr_payload: str = Field(description="Ed25519-signed token; verify with the public key named by its kid")
+    kid: str
+
+
+def _as_user(token: str, service: Any, **kwargs: Any) -> Any:
+    return call_as_user(service, token=token, session_kind=SessionKind.API, **kwargs)
+
+
+def _booking_out(booking: Booking, items: list[Any]) -> BookingOut:
+    return BookingOut(
+        id=str(booking.id),
+        reference=booking.reference,
+        event_id=str(booking.event_id),
+        status=str(booking.status),
+        currency=booking.currency,
+        subtotal=booking.subtotal_minor,
+        discount=booking.discount_minor,
+        total=booking.total_minor,
+        refunded=booking.refunded_minor,
+        expires_at=booking.expires_at.isoformat() if booking.expires_at else None,
+        paid_with=booking.paid_with,
+        note=booking.outcome_note,
+        items=[
+            ItemOut(
+                ticket_type_id=str(item.ticket_type_id),
+                quantity=item.quantity,
+                unit_price=item.unit_price_minor,
+                tier=item.tier_label,
+            )
+            for item in items
+        ],
+        created_at=booking.created_at.isoformat(),
+    )
+
+
+def _with_items(service: Any) -> Any:
+    """Run a booking service and describe its result with its items, in the same transaction."""
+
+    def run(*, session: Any, actor: User, **kwargs: Any) -> BookingOut:
+        booking = service(session=session, actor=actor, **kwargs)
+        return _booking_out(booking, booking_service.booking_items(session=session, booking=booking))
+
+    return run
+
+
+def _ticket_out(ticket: Ticket, event: Event, ticket_type: TicketType) -> TicketOut:
+    return TicketOut(
+        id=str(ticket.id),
+        code=ticket.code,
+        booking_id=str(ticket.booking_id),
+        event_id=str(event.id),
+        event_title=event.title,
+        starts_at=event.starts_at.isoformat(),
+        ticket_type=ticket_type.name,
+        attendee_name=ticket.attendee_name,
+        admits=ticket.admits,
+        entries_allowed=ticket.entries_allowed,
+        status=str(ticket.status),
+        qr_payload=ticket.qr_payload,
+        kid=ticket.kid,
+    )
+
+
+@router.post("/api/v1/bookings", response_model=BookingOut, status_code=201)
+def create_booking(body: BookingRequest, token: AccessToken, idempotency_key: IdempotencyKey) -> BookingOut:
+    """Hold tickets for 15 minutes at the prices in force. Refusals: 409 sold_out, sales_closed,
+    customer_limit_exceeded, coupon_exhausted; 422 invalid_coupon, booking_limit_exceeded."""
+    return _as_user(
+        token,
+        _with_items(booking_service.create_booking),
+        event_id=body.event_id,
+        items=[(item.ticket_type_id, item.quantity) for item in body.items],
+        coupon_code=body.coupon_code,
+        attendees={entry.ticket_type_id: entry.names for entry in body.attendees},
+        group_ticket=body.group_ticket,
+        unlock_code=body.unlock_code,
+        idempotency_key=idempotency_key,
+    )
+
+
+@router.get("/api/v1/bookings", response_model=list[BookingOut])
+def bookings(token: AccessToken, page: int = 1) -> list[BookingOut]:
+    """Your bookings, newest first."""
+
+    def run(*, session: Any, actor: User) -> list[BookingOut]:
+        found = booking_service.list_own_bookings(session=session, actor=actor, page=max(page, 1))
+        return [
+            _booking_out(booking, booking_service.booking_items(session=session, booking=booking))
+            for booking, _event in found
+        ]
+
+    return _as_user(token, run)
+
+
+@router.get("/api/v1/bookings/{booking_id}", response_model=BookingOut)
+def booking(booking_id: uuid.UUID, token: AccessToken) -> BookingOut:
+    return _as_user(token, _with_items(booking_service.get_booking), booking_id=booking_id)
+
+
+@router.post("/api/v1/bookings/{booking_id}/pay", response_model=PayOut)
+async def pay(booking_id: uuid.UUID, body: PayRequest, token: AccessToken) -> PayOut:
+    """Pay from your wallet (409 insufficient_funds, hold_expired) or start a provider payment
+    (send the payer to `checkout_url`; the booking is confirmed when the provider reports success)."""
+    if body.method == "wallet":
+        paid = await run_in_threadpool(_as_user, token, _with_items(booking_service.pay_booking), booking_id=booking_id)
+        return PayOut(booking=paid)
+    payment = await run_in_threadpool(
+        booking_service.start_booking_payment,
+        token=token,
+        kind=SessionKind.API,
+        booking_id=booking_id,
+        provider=body.provider,
+        return_url=default_return_url(),
+    )
+    held = await run_in_threadpool(_as_user, token, _with_items(booking_service.get_booking), booking_id=booking_id)
+    return PayOut(booking=held, checkout_url=payment.checkout_url)
+
+
+@router.post("/api/v1/bookings/{booking_id}/cancel", response_model=BookingOut)
+def cancel(booking_id: uuid.UUID, token: AccessToken, body: CancelRequest | None = None) -> BookingOut:
+    """Cancel a hold, or some or all tickets under the event's refund policy; the refund goes to your wallet."""
+    return _as_user(
+        token,
+        _with_items(booking_service.cancel_booking),
+        booking_id=booking_id,
+        ticket_ids=body.ticket_ids if body else None,
+    )
+
+
+@router.get("/api/v1/tickets", response_model=list[TicketOut])
+def tickets(token: AccessToken) -> list[TicketOut]:
+    """Your tickets, next events first."""
+    return [_ticket_out(*row) for row in _as_user(token, booking_service.list_own_tickets)]
+
+
+@router.get("/api/v1/tickets/{ticket_id}", response_model=TicketOut)
+def ticket(ticket_id: uuid.UUID, token: AccessToken) -> TicketOut:
+    return _ticket_out(*_as_user(token, booking_service.get_ticket, ticket_id=ticket_id))
+
+
+def _pdf(rows: list[tuple[Ticket, Event, TicketType]], name: str) -> Response:
+    return Response(
+        render_tickets_pdf(rows),
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{name}.pdf"', "Cache-Control": "private, no-store"},
+    )
+
+
+def _one_ticket(*, session: Any, actor: User, ticket_id: uuid.UUID) -> list[tuple[Ticket, Event, TicketType]]:
+    return [booking_service.get_ticket(session=session, actor=actor, ticket_id=ticket_id)]
+
+
+@router.get("/api/v1/tickets/{ticket_id}/pdf")
+def ticket_pdf(ticket_id: uuid.UUID, token: AccessToken) -> Response:
+    """The ticket as a PDF with its QR code."""
+    rows = _as_user(token, _one_ticket, ticket_id=ticket_id)
+    return _pdf(rows, f"ticket-{rows[0][0].code}")
+
+
+@router.get("/api/v1/bookings/{booking_id}/pdf")
+def booking_pdf(booking_id: uuid.UUID, token: AccessToken) -> Response:
+    """Every ticket of the booking in one PDF."""
+    rows = _as_user(token, booking_service.list_booking_tickets, booking_id=booking_id)
+    return _pdf(rows, f"booking-{booking_id}")
+
+
+class EventBookingOut(BaseModel):
+    id: str
+    reference: str
+    status: str
+    buyer_name: str
+    buyer_email: str
+    currency: str
+    total: int
+    refunded: int
+    created_at: str
+
+
+@router.get("/api/v1/organizer/events/{event_id}/bookings", response_model=list[EventBookingOut])
+def event_bookings(event_id: uuid.UUID, token: AccessToken, q: str = "", page: int = 1) -> list[EventBookingOut]:
+    """Bookings of one of your events, newest first; search by reference, buyer name or email."""
+    rows, _total = _as_user(
+        token, booking_service.list_event_bookings, event_id=event_id, query=q[:100], page=max(page, 1)
+    )
+    return [
+        EventBookingOut(
+            id=str(found.id),
+            reference=found.reference,
+            status=str(found.status),
+            buyer_name=buyer.display_name,
+            buyer_email=buyer.email,
+            currency=found.currency,
+            total=found.total_minor,
+            refunded=found.refunded_minor,
+            created_at=found.created_at.isoformat(),
+        )
+        for found, buyer in rows
+    ]
+
+
+# --- browser downloads (session cookie), linked from the pages with a full page load ----------------
+
+
+def _as_browser(request: Request, service: Any, **kwargs: Any) -> Any:
+    return call_as_user(service, token=request.cookies.get(SESSION_COOKIE), session_kind=SessionKind.BROWSER, **kwargs)
+
+
+@router.get("/api/downloads/tickets/{ticket_id}.pdf")
+def browser_ticket_pdf(ticket_id: uuid.UUID, request: Request) -> Response:
+    rows = _as_browser(request, _one_ticket, ticket_id=ticket_id)
+    return _pdf(rows, f"ticket-{rows[0][0].code}")
+
+
+@router.get("/api/downloads/bookings/{booking_id}.pdf")
+def browser_booking_pdf(booking_id: uuid.UUID, request: Request) -> Response:
+    rows = _as_browser(request, booking_service.list_booking_tickets, booking_id=booking_id)
+    return _pdf(rows, f"booking-{booking_id}")
+
+
+@router.get("/api/downloads/events/{event_id}/bookings.csv")
+def browser_bookings_csv(event_id: uuid.UUID, request: Request) -> Response:
+    """The organizer's bookings export (formula-injection safe)."""
+    text = _as_browser(request, booking_service.export_event_bookings_csv, event_id=event_id)
+    return Response(
+        text,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="bookings-{event_id}.csv"'},
+    )

@@ -1,0 +1,196 @@
+"""Organizer CRUD for events, ticket types and coupons; the public list with its filters."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+
+from paytime_app.db import in_transaction, unit_of_work
+from paytime_app.errors import DomainError
+from paytime_app.models.events import EventStatus
+from paytime_app.models.users import Role, User
+from paytime_app.services.events import (
+    create_coupon,
+    create_event,
+    duplicate_event,
+    get_public_event,
+    list_public_events,
+    price_in_force,
+    publish_event,
+    refund_percent,
+    save_ticket_type,
+    update_event,
+)
+from paytime_app.services.users import create_user
+
+T0 = datetime(2030, 3, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def clock():
+    with time_machine.travel(T0, tick=False) as traveller:
+        yield traveller
+
+
+def person(email: str, role: Role = Role.CUSTOMER) -> User:
+    return in_transaction(
+        create_user, email=email, display_name=email.split("@", maxsplit=1)[0], password=None, role=role
+    )
+
+
+@pytest.fixture
+def organizer(engine) -> User:
+    return person("org@example.com", Role.SELLER)
+
+
+def code_of(service, **kwargs) -> str:
+    with pytest.raises(DomainError) as refused:
+        in_transaction(service, **kwargs)
+    return refused.value.code
+
+
+def draft(organizer: User, title: str = "Jazz Night", days: int = 10, **fields):
+    start = T0 + timedelta(days=days)
+    return in_transaction(
+        create_event, actor=organizer, title=title, starts_at=start, ends_at=start + timedelta(hours=3), **fields
+    )
+
+
+def test_customers_cannot_create_events(engine):
+    assert code_of(
+        create_event, actor=person("c@example.com"), title="Mine", starts_at=T0, ends_at=T0 + timedelta(1)
+    ) == ("forbidden")
+
+
+def test_publish_needs_a_ticket_type_and_then_lists_publicly(organizer):
+    event = draft(organizer)
+    assert code_of(publish_event, actor=organizer, event_id=event.id) == "no_ticket_types"
+    with unit_of_work() as session:
+        assert list_public_events(session=session) == ([], 0)
+        with pytest.raises(DomainError):
+            get_public_event(session=session, event_id=event.id)
+    in_transaction(save_ticket_type, actor=organizer, event_id=event.id, name="Regular", price_minor=1000, capacity=5)
+    published = in_transaction(publish_event, actor=organizer, event_id=event.id)
+    assert published.status == EventStatus.PUBLISHED
+    with unit_of_work() as session:
+        summaries, total = list_public_events(session=session)
+        assert total == 1
+        assert (summaries[0].min_price_minor, summaries[0].seats_left) == (1000, 5)
+
+
+def test_other_organizers_events_look_missing(organizer):
+    event = draft(organizer)
+    rival = person("rival@example.com", Role.SELLER)
+    assert code_of(publish_event, actor=rival, event_id=event.id) == "not_found"
+    assert (
+        code_of(save_ticket_type, actor=rival, event_id=event.id, name="Free", price_minor=0, capacity=10)
+        == "not_found"
+    )
+
+
+@pytest.mark.parametrize(
+    ("fields", "code"),
+    [
+        ({"title": "x"}, "invalid_title"),
+        ({"venue_type": "castle"}, "invalid_venue_type"),
+        ({"timezone": "Mars/Olympus"}, "invalid_timezone"),
+        ({"currency": "XYZ"}, "unsupported_currency"),
+        ({"starts_at": T0 + timedelta(days=2), "ends_at": T0 + timedelta(days=1)}, "invalid_dates"),
+    ],
+)
+def test_bad_event_fields_refused(organizer, fields, code):
+    base = {"title": "Jazz", "starts_at": T0 + timedelta(days=1), "ends_at": T0 + timedelta(days=2)}
+    assert code_of(create_event, actor=organizer, **{**base, **fields}) == code
+
+
+def test_public_filters_search_venue_date_price(organizer):
+    for title, venue_type, days, price in [("Jazz Night", "event", 5, 1000), ("Derby", "sports", 20, 9000)]:
+        event = draft(organizer, title=title, days=days, venue_type=venue_type)
+        in_transaction(save_ticket_type, actor=organizer, event_id=event.id, name="Std", price_minor=price, capacity=9)
+        in_transaction(publish_event, actor=organizer, event_id=event.id)
+    with unit_of_work() as session:
+        titles = lambda **f: [s.event.title for s in list_public_events(session=session, **f)[0]]  # noqa: E731
+        assert titles() == ["Jazz Night", "Derby"]
+        assert titles(query="derb") == ["Derby"]
+        assert titles(venue_type="sports") == ["Derby"]
+        assert titles(starts_after=T0 + timedelta(days=10)) == ["Derby"]
+        assert titles(max_price_minor=5000) == ["Jazz Night"]
+        assert titles(page=2, page_size=1) == ["Derby"]
+
+
+def test_duplicate_copies_types_and_coupons_without_sales(organizer):
+    event = draft(organizer)
+    ticket_type = in_transaction(
+        save_ticket_type,
+        actor=organizer,
+        event_id=event.id,
+        name="VIP",
+        price_minor=5000,
+        capacity=3,
+        attributes={"Seat": "Front"},
+    )
+    in_transaction(
+        create_coupon,
+        actor=organizer,
+        event_id=event.id,
+        code="vip10",
+        kind="percent",
+        value=1000,
+        ticket_type_ids=[ticket_type.id],
+    )
+    copy = in_transaction(duplicate_event, actor=organizer, event_id=event.id)
+    assert copy.status == EventStatus.DRAFT
+    assert copy.title == "Jazz Night (copy)"
+    in_transaction(publish_event, actor=organizer, event_id=copy.id)
+    with unit_of_work() as session:
+        _event, rows = get_public_event(session=session, event_id=copy.id)
+    assert [(r.ticket_type.name, r.ticket_type.attributes, r.seats_left) for r in rows] == [
+        ("VIP", {"Seat": "Front"}, 3)
+    ]
+
+
+def test_update_refuses_currency_change_after_publish(organizer):
+    event = draft(organizer)
+    in_transaction(save_ticket_type, actor=organizer, event_id=event.id, name="Std", price_minor=100, capacity=1)
+    in_transaction(publish_event, actor=organizer, event_id=event.id)
+    assert (
+        code_of(
+            update_event,
+            actor=organizer,
+            event_id=event.id,
+            title="Jazz",
+            starts_at=event.starts_at,
+            ends_at=event.ends_at,
+            currency="USD",
+        )
+        == "currency_locked"
+    )
+
+
+def test_price_tiers_and_refund_policy_rules(organizer):
+    event = draft(organizer, refund_policy=[[2, 80]])
+    ticket_type = in_transaction(
+        save_ticket_type,
+        actor=organizer,
+        event_id=event.id,
+        name="Std",
+        price_minor=1000,
+        capacity=10,
+        price_tiers=[{"label": "Early", "price_minor": 500, "until": (T0 + timedelta(days=1)).isoformat()}],
+    )
+    assert price_in_force(ticket_type, T0) == (500, "Early")
+    assert price_in_force(ticket_type, T0 + timedelta(days=2)) == (1000, "")
+    assert refund_percent(event, event.starts_at - timedelta(days=3)) == 80
+    assert refund_percent(event, event.starts_at - timedelta(days=1)) == 0
+    assert (
+        code_of(
+            save_ticket_type,
+            actor=organizer,
+            event_id=event.id,
+            name="Bad",
+            price_minor=1,
+            capacity=1,
+            price_tiers=[{"price_minor": 1}],
+        )
+        == "invalid_tiers"
+    )
