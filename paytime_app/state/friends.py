@@ -56,7 +56,10 @@ class FriendsState(AuthState):
             {"id": str(view.user_id), "name": view.display_name} for view in await self._call_as_viewer(list_blocked)
         ]
         if self.query:
-            await self._search()
+            try:
+                await self._search()  # relations change (request sent, accepted): re-read what is shown
+            except DomainError:
+                pass  # searches are rate-limited: keep the results as they were
 
     async def _search(self) -> None:
         matches = await self._call_as_viewer(search_people, query=self.query)
