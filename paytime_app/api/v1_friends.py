@@ -26,12 +26,7 @@ from paytime_app.services.friends import (
     unblock_user,
     unfriend,
 )
-from paytime_app.services.notifications import (
-    count_unread,
-    describe_notification,
-    list_notifications,
-    mark_all_read,
-)
+from paytime_app.services.notifications import describe_notification, mark_all_read, read_notification_centre
 from paytime_app.services.sessions import call_as_user
 
 router = APIRouter(prefix="/api/v1", tags=["friends"])
@@ -183,8 +178,9 @@ def cancel(request_id: uuid.UUID, token: AccessToken) -> RequestChangeOut:
 
 
 def _notifications(*, session: Any, actor: User) -> NotificationsOut:
+    found, unread = read_notification_centre(session=session, actor=actor)
     return NotificationsOut(
-        unread=count_unread(session=session, actor=actor),
+        unread=unread,
         notifications=[
             NotificationOut(
                 id=str(notification.id),
@@ -194,7 +190,7 @@ def _notifications(*, session: Any, actor: User) -> NotificationsOut:
                 read=notification.read_at is not None,
                 data=notification.payload,
             )
-            for notification in list_notifications(session=session, actor=actor)
+            for notification in found
         ],
     )
 

@@ -223,7 +223,11 @@ def friends_card() -> rx.Component:
                     lambda friend: person_line(
                         friend["name"],
                         "Friends since " + friend["since"],
-                        rx.link(rx.button("Send money", size="1", variant="soft"), href=routes.WALLET),
+                        rx.link(
+                            rx.button("Send money", size="1", variant="soft"),
+                            href=routes.WALLET + "?to=" + friend["id"],
+                            aria_label="Send money to " + friend["name"],
+                        ),
                         friend_menu(friend),
                     ),
                 ),

@@ -56,6 +56,8 @@ def transfer_form() -> rx.Component:
                         rx.foreach(TransfersState.friends, lambda f: rx.select.item(f["name"], value=f["id"]))
                     ),
                     name="to_user_id",
+                    value=TransfersState.selected_to,
+                    on_change=TransfersState.choose_friend,
                     required=True,
                     size="3",
                 ),

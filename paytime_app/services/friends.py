@@ -32,12 +32,13 @@ from paytime_app.errors import Conflict, NotFound, PermissionDenied, ValidationF
 from paytime_app.models.base import utcnow
 from paytime_app.models.friends import FriendCode, Friendship, FriendshipStatus
 from paytime_app.models.users import User
+from paytime_app.services import rate_limits
 from paytime_app.services.audit import record_audit
 from paytime_app.services.identifiers import REFERENCE_ALPHABET, human_reference
 from paytime_app.services.notifications import notify
 
 CODE_PREFIX = "PT"
-CODE_LENGTH = 6  # 30 bits: shareable by voice, not guessable in bulk (search is also rate-limited by MIN_NAME_QUERY)
+CODE_LENGTH = 6  # 30 bits: short enough to read out; searches are rate-limited, so codes are not guessed in bulk
 MIN_NAME_QUERY = 3
 MAX_RESULTS = 20
 TOPIC = "friend.updated"
@@ -139,7 +140,7 @@ def search_people(*, session: Session, actor: User, query: str) -> list[PersonMa
     """People matching a friend code exactly, or a name fragment; never the actor, never anyone
     blocked either way, at most MAX_RESULTS.
 
-    Raises SearchTooShort (neither a code nor MIN_NAME_QUERY characters).
+    Raises SearchTooShort (neither a code nor MIN_NAME_QUERY characters), RateLimited.
     """
     query = " ".join(query.split())[:80]
     code = normalize_friend_code(query)
@@ -152,6 +153,7 @@ def search_people(*, session: Session, actor: User, query: str) -> list[PersonMa
         matches_query.append(col(User.display_name).ilike(f"%{escaped}%", escape="\\"))
     if not matches_query:
         raise SearchTooShort()
+    rate_limits.enforce_rate_limit(rate_limits.PEOPLE_SEARCH_PER_USER, f"user:{actor.id}")
     statement = (
         select(User)
         .join(FriendCode, col(FriendCode.user_id) == User.id, isouter=True)
@@ -174,14 +176,15 @@ def search_people(*, session: Session, actor: User, query: str) -> list[PersonMa
 def send_friend_request(*, session: Session, actor: User, user_id: uuid.UUID) -> Friendship:
     """Ask someone to be friends.
 
-    Raises CannotFriendSelf, NotFound (no such active user), Blocked (either way), AlreadyFriends,
-    RequestAlreadySent, RequestAlreadyReceived (accept theirs instead).
+    Raises CannotFriendSelf, NotFound (no such active user), RateLimited, Blocked (either way),
+    AlreadyFriends, RequestAlreadySent, RequestAlreadyReceived (accept theirs instead).
     """
     if user_id == actor.id:
         raise CannotFriendSelf()
     other = session.get(User, user_id)
     if other is None or not other.is_active:
         raise NotFound("That person does not exist.")
+    rate_limits.enforce_rate_limit(rate_limits.FRIEND_REQUESTS_PER_USER, f"user:{actor.id}")
     now = utcnow()
     row = _lock_pair(session, actor.id, user_id)
     if row is None:

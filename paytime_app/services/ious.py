@@ -250,8 +250,10 @@ def cancel_iou(*, session: Session, actor: User, iou_id: uuid.UUID) -> Iou:
         return iou
     if iou.status not in OPEN_STATUSES:
         raise IouNotOpen()
-    if actor.id == iou.borrower_id and (iou.acknowledged_at is not None or iou.status != IouStatus.PENDING):
+    if actor.id == iou.borrower_id and iou.acknowledged_at is not None:
         raise AlreadyAcknowledged()
+    if actor.id == iou.borrower_id and iou.status != IouStatus.PENDING:
+        raise AlreadyAcknowledged("This IOU is overdue; only your friend can cancel it now.")
     iou.status, iou.cancelled_at, iou.cancelled_by_id, iou.cash_claimed_at = (
         IouStatus.CANCELLED,
         utcnow(),

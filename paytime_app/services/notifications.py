@@ -92,6 +92,11 @@ def count_unread(*, session: Session, actor: User) -> int:
     ).one()
 
 
+def read_notification_centre(*, session: Session, actor: User, limit: int = 20) -> tuple[list[Notification], int]:
+    """What the notification centre shows: the newest notifications and the unread count, in one read."""
+    return list_notifications(session=session, actor=actor, limit=limit), count_unread(session=session, actor=actor)
+
+
 def mark_all_read(*, session: Session, actor: User) -> int:
     """Mark every unread notification of the actor read; returns how many changed."""
     result = session.exec(  # type: ignore[call-overload]

@@ -91,6 +91,9 @@ SIGN_UP_PER_IP = RateLimitPolicy("sign_up_per_ip", "10/hour")
 PASSWORD_RESET_PER_ACCOUNT = RateLimitPolicy("password_reset_per_account", "3/hour")
 PASSWORD_RESET_PER_IP = RateLimitPolicy("password_reset_per_ip", "10/hour")
 MONEY_ACTION_PER_USER = RateLimitPolicy("money_action_per_user", "30/minute")
+# Friend requests and people search: against spam and against walking the user list by name.
+FRIEND_REQUESTS_PER_USER = RateLimitPolicy("friend_requests_per_user", "30/hour")
+PEOPLE_SEARCH_PER_USER = RateLimitPolicy("people_search_per_user", "60/10 minutes")
 
 
 def _plural(count: int, unit: str) -> str:

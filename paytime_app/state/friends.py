@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -56,7 +57,10 @@ class FriendsState(AuthState):
             {"id": str(view.user_id), "name": view.display_name} for view in await self._call_as_viewer(list_blocked)
         ]
         if self.query:
-            await self._search()
+            # Relations change (request sent, accepted): re-read what is shown. Searches are
+            # rate-limited; when refused, the results stay as they were.
+            with contextlib.suppress(DomainError):
+                await self._search()
 
     async def _search(self) -> None:
         matches = await self._call_as_viewer(search_people, query=self.query)

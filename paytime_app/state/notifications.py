@@ -9,7 +9,7 @@ import reflex as rx
 from paytime_app import routes
 from paytime_app.errors import AuthenticationRequired
 from paytime_app.models.notifications import Notification
-from paytime_app.services.notifications import count_unread, describe_notification, list_notifications, mark_all_read
+from paytime_app.services.notifications import describe_notification, mark_all_read, read_notification_centre
 from paytime_app.state.auth import AuthState
 
 MAX_TOASTS = 3
@@ -31,8 +31,8 @@ class NotificationsState(AuthState):
         return "9+" if self.unread > 9 else str(self.unread)  # one digit fits the badge
 
     async def _read(self) -> list[Notification]:
-        found = await self._call_as_viewer(list_notifications, limit=15)
-        self.unread = await self._call_as_viewer(count_unread)
+        # One transaction (one session check) per push: with many tabs, each costs a database round trip.
+        found, self.unread = await self._call_as_viewer(read_notification_centre, limit=15)
         self.notifications = [
             {
                 "id": str(notification.id),

@@ -16,6 +16,7 @@ from paytime_app.state.auth import AuthState, parse_id
 
 class TransfersState(AuthState):
     friends: list[dict[str, str]] = []
+    selected_to: str = ""  # the friend chosen in the form (or passed as ?to= from the friends page)
     step_up_method: str = ""  # "" | totp | email: a code is being asked for
     step_up_prompt: str = ""
     error: str = ""
@@ -39,6 +40,13 @@ class TransfersState(AuthState):
             ]
         except AuthenticationRequired:
             return
+        wanted = self.router.url.query_parameters.get("to", "")
+        self.selected_to = wanted if any(friend["id"] == wanted for friend in self.friends) else ""
+
+    @rx.event
+    def choose_friend(self, user_id: str) -> None:
+        """The form's friend picker; only one of the viewer's friends can be chosen."""
+        self.selected_to = user_id if any(friend["id"] == user_id for friend in self.friends) else ""
 
     async def _send(self, **proof: str) -> None:
         self.is_sending, self.error, self.notice = True, "", ""

@@ -47,7 +47,9 @@ def test_send_money_reaches_the_friend_live(browser: Browser, page: Page, app_se
     expect(receiver.get_by_text("₦0.00").first).to_be_visible()
 
     sign_in(page, "kemi@example.com", PASSWORD)
-    page.goto("/wallet")
+    page.goto("/friends")
+    page.get_by_label("Send money to Lanre Bakare").click()
+    expect(page.get_by_role("combobox", name="Send to")).to_have_text("Lanre Bakare")
     screenshot(page, "send-money-form")
     send(page, "Lanre Bakare", "2,500", "Jollof rice")
     expect(page.get_by_text(re.compile(r"Sent ₦2,500\.00 to Lanre Bakare"))).to_be_visible()

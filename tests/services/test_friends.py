@@ -11,6 +11,7 @@ from paytime_app.db import in_transaction, unit_of_work
 from paytime_app.errors import DomainError
 from paytime_app.models.friends import Friendship, FriendshipStatus
 from paytime_app.models.users import User
+from paytime_app.services import rate_limits
 from paytime_app.services.friends import (
     accept_friend_request,
     are_friends,
@@ -28,6 +29,7 @@ from paytime_app.services.friends import (
     unfriend,
 )
 from paytime_app.services.notifications import count_unread, list_notifications
+from paytime_app.services.rate_limits import RateLimitPolicy
 from paytime_app.services.users import set_user_active
 from tests.helpers import make_user, refusal_code, run_at_once
 
@@ -268,3 +270,22 @@ def test_only_the_blocker_unblocks(ada, ben):
 
 def test_block_self_is_refused(ada):
     assert refusal_code(block_user, actor=ada, user_id=ada.id) == "cannot_friend_self"
+
+
+# --- limits ----------------------------------------------------------------------------------------------
+
+
+def test_friend_requests_are_rate_limited(ada, monkeypatch):
+    monkeypatch.setattr(rate_limits, "FRIEND_REQUESTS_PER_USER", RateLimitPolicy("friend_requests_per_user", "2/hour"))
+    people = [make_user(f"p{index}@example.com", f"Person {index}") for index in range(3)]
+    ask(ada, people[0])
+    ask(ada, people[1])
+    assert refusal_code(send_friend_request, actor=ada, user_id=people[2].id) == "rate_limited"
+    assert in_transaction(list_friend_requests, actor=people[2]) == []
+
+
+def test_people_search_is_rate_limited(ada, ben, monkeypatch):
+    monkeypatch.setattr(rate_limits, "PEOPLE_SEARCH_PER_USER", RateLimitPolicy("people_search_per_user", "2/minute"))
+    assert names(ada, "Okafor") == ["Ben Okafor"]
+    assert names(ada, "Okaf") == ["Ben Okafor"]
+    assert refusal_code(search_people, actor=ada, query="Okafor") == "rate_limited"

@@ -120,6 +120,7 @@ def protected_calls(
             "submit_transfer": ({"to_user_id": victim_id, "amount": "10", "currency": "NGN"},),
             "submit_step_up": ({"code": "123456"},),
             "cancel_step_up": (),
+            "choose_friend": ("00000000-0000-0000-0000-000000000000",),
         },
         NotificationsState: {"load_notifications": (), "refresh_notifications": (), "read_all": ()},
         EventState: {"submit_booking": ({"qty_" + victim_payment_id: "1", "coupon": ""},)},
