@@ -6,7 +6,17 @@ from paytime_app.models.credentials import OAuthIdentity, RecoveryCode, TotpCred
 from paytime_app.models.jobs import Job, JobStatus
 from paytime_app.models.ledger import HoldStatus, LedgerAccount, LedgerEntry, LedgerHold, LedgerTransaction
 from paytime_app.models.mail import MailMessage, MailStatus
-from paytime_app.models.payments import Payment, PaymentPurpose, PaymentStatus, PaymentStatusChange, ProviderEvent
+from paytime_app.models.payments import (
+    Payment,
+    PaymentDailyTotal,
+    PaymentNote,
+    PaymentPurpose,
+    PaymentRefund,
+    PaymentStatus,
+    PaymentStatusChange,
+    ProviderEvent,
+    RefundStatus,
+)
 from paytime_app.models.sessions import AuthChallenge, ChallengePurpose, KnownDevice, SessionKind, UserSession
 from paytime_app.models.signing_keys import SigningKey, SigningKeyStatus
 from paytime_app.models.users import Role, User
@@ -31,11 +41,15 @@ __all__ = [
     "MailStatus",
     "OAuthIdentity",
     "Payment",
+    "PaymentDailyTotal",
+    "PaymentNote",
     "PaymentPurpose",
+    "PaymentRefund",
     "PaymentStatus",
     "PaymentStatusChange",
     "ProviderEvent",
     "RecoveryCode",
+    "RefundStatus",
     "Role",
     "SessionKind",
     "SigningKey",
