@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from paytime_app import __version__
-from paytime_app.api import health, v1_auth, v1_calls, v1_money, web_auth, webhooks
+from paytime_app.api import health, v1_admin_payments, v1_auth, v1_calls, v1_money, web_auth, webhooks
 from paytime_app.api.middleware import RequestIdMiddleware
 from paytime_app.errors import DomainError
 
@@ -55,5 +55,6 @@ def create_api() -> FastAPI:
     api.include_router(v1_auth.router)
     api.include_router(v1_money.router)
     api.include_router(v1_calls.router)
+    api.include_router(v1_admin_payments.router)
     api.include_router(webhooks.router)
     return api
