@@ -25,7 +25,10 @@ from paytime_app.pages.checkout import mock_checkout_page
 from paytime_app.pages.errors import forbidden_page, not_found_page, server_error_page
 from paytime_app.pages.landing import landing_page
 from paytime_app.pages.mailbox import mailbox_page
+from paytime_app.pages.payments_admin import payments_admin_page
 from paytime_app.pages.wallet import wallet_page
+from paytime_app.services.payments import STAFF_TOPIC
+from paytime_app.services.sessions import STAFF_SIGNED_IN
 from paytime_app.settings import get_settings
 from paytime_app.state.account import AccountState
 from paytime_app.state.accounts import PasswordResetState, SignInState, SignUpState, VerifyEmailState
@@ -35,6 +38,7 @@ from paytime_app.state.calls import CallsState
 from paytime_app.state.checkout import MockCheckoutState
 from paytime_app.state.mailbox import MailboxState
 from paytime_app.state.middleware import EventCorrelationMiddleware
+from paytime_app.state.payments_admin import PaymentsDashboardState
 from paytime_app.state.wallet import WalletState
 
 logger = logging.getLogger("paytime.events")
@@ -89,6 +93,14 @@ app.add_page(
 live.refresh_on("payment.updated", WalletState.refresh)
 app.add_page(calls_page, route=routes.CALLS, title="Calls · PayTime", on_load=CallsState.load_calls)
 live.refresh_on("call.updated", CallsState.refresh)
+app.add_page(
+    payments_admin_page,
+    route=routes.ADMIN_PAYMENTS,
+    title="Payments · PayTime",
+    on_load=PaymentsDashboardState.load_dashboard,
+)
+for topic in (STAFF_TOPIC, STAFF_SIGNED_IN, "sessions.ended"):
+    live.refresh_staff_on(topic, PaymentsDashboardState.refresh)
 app.add_page(mailbox_page, route=routes.DEV_MAILBOX, title="Dev mailbox · PayTime", on_load=MailboxState.load_messages)
 app.add_page(forbidden_page, route=routes.FORBIDDEN, title="No access · PayTime", on_load=AuthState.load_viewer)
 app.add_page(server_error_page, route=routes.SERVER_ERROR, title="Error · PayTime", on_load=AuthState.load_viewer)

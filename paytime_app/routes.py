@@ -20,6 +20,7 @@ WALLET = "/wallet"
 CALLS = "/calls"
 MOCK_CHECKOUT = "/pay/mock/[provider_reference]"
 ADMIN_AUDIT = "/admin/audit"
+ADMIN_PAYMENTS = "/admin/payments"
 API_SESSION = "/api/auth/session"
 API_SIGNED_OUT = "/api/auth/signed-out"
 
@@ -43,10 +44,15 @@ _SIGNED_IN_LINKS = (
     NavLink("Calls", CALLS, "phone"),
     NavLink("Account", ACCOUNT, "user-round"),
 )
+_STAFF_LINKS = (
+    NavLink("Payments", ADMIN_PAYMENTS, "credit-card"),
+    NavLink("Users", ADMIN_USERS, "users"),
+    NavLink("Audit log", ADMIN_AUDIT, "scroll-text"),
+)
 _ROLE_LINKS: dict[Role, tuple[NavLink, ...]] = {
-    Role.VIEWER: (NavLink("Users", ADMIN_USERS, "users"), NavLink("Audit log", ADMIN_AUDIT, "scroll-text")),
-    Role.ADMIN: (NavLink("Users", ADMIN_USERS, "users"), NavLink("Audit log", ADMIN_AUDIT, "scroll-text")),
-    Role.SUPER_ADMIN: (NavLink("Users", ADMIN_USERS, "users"), NavLink("Audit log", ADMIN_AUDIT, "scroll-text")),
+    Role.VIEWER: _STAFF_LINKS,
+    Role.ADMIN: _STAFF_LINKS,
+    Role.SUPER_ADMIN: _STAFF_LINKS,
 }
 
 
