@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, timedelta
 
 import httpx
+from sqlalchemy import delete, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -626,6 +627,26 @@ def start_checkout(
     return open_checkout(payment_id=payment.id, return_url=return_url)
 
 
+def rebuild_daily_totals(*, session: Session) -> int:
+    """Recompute `payment_daily_total` from the payments (after bulk loads); returns the rows written."""
+    session.execute(delete(PaymentDailyTotal))
+    if is_postgresql(session):
+        day, new_id = "CAST(created_at AT TIME ZONE 'UTC' AS DATE)", "gen_random_uuid()"
+    else:
+        day, new_id = "date(created_at)", "lower(hex(randomblob(16)))"
+    written = session.execute(
+        text(
+            "INSERT INTO payment_daily_total (id, created_at, day, currency, status, provider, method, purpose,"  # noqa: S608
+            " failure_reason, count, amount_minor, refunded_minor)"
+            f" SELECT {new_id}, CURRENT_TIMESTAMP, d, currency, status, provider, method, purpose, fr, n, a, r FROM"
+            f" (SELECT {day} AS d, currency, status, provider, method, purpose, coalesce(failure_reason, '') AS fr,"
+            " count(*) AS n, sum(amount_minor) AS a, sum(refunded_minor) AS r FROM payment"
+            f" GROUP BY {day}, currency, status, provider, method, purpose, coalesce(failure_reason, '')) AS grouped"
+        )
+    )
+    return int(written.rowcount or 0)
+
+
 # --- refunds ------------------------------------------------------------------------------------------
 
 
@@ -661,6 +682,8 @@ def refund_payment(
         return existing
     if PaymentStatus(payment.status) not in REFUNDABLE:
         raise NotRefundable(status=str(payment.status))
+    if payment.provider not in available_providers():
+        raise NotRefundable(f"Refunds through {payment.provider} are not configured here.", provider=payment.provider)
     committed = _committed_refunds(session, payment)
     if committed + amount_minor > payment.amount_minor:
         raise RefundExceedsPayment(refundable_minor=payment.amount_minor - committed)
