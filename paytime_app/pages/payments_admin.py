@@ -62,7 +62,7 @@ def choice(name: str, label: str, options: list[str], value: rx.Var) -> rx.Compo
     return rx.vstack(
         rx.text(label, size="1", weight="medium", color=rx.color("gray", 11)),
         rx.select.root(
-            rx.select.trigger(aria_label=label, width="100%"),
+            rx.select.trigger(aria_label=label, placeholder="Any", width="100%"),
             rx.select.content(
                 rx.select.item("Any", value="all"),
                 *[rx.select.item(option.replace("_", " "), value=option) for option in options],
@@ -144,7 +144,7 @@ def stat_card(card: rx.Var) -> rx.Component:
     return rx.card(
         rx.vstack(
             rx.text(card["label"], size="2", color=rx.color("gray", 11)),
-            rx.text(card["value"], size="6", weight="bold", trim="both"),
+            rx.text(card["value"], size="4", weight="bold", white_space="pre-line", line_height="1.3"),
             rx.text(card["hint"], size="1", color=rx.color("gray", 10)),
             spacing="2",
         ),
@@ -175,7 +175,7 @@ def revenue_chart() -> rx.Component:
                 rx.recharts.tooltip(),
                 rx.recharts.legend(),
                 *[
-                    rx.recharts.bar(data_key=currency, fill=color, stack_id=currency, name=currency)
+                    rx.recharts.bar(data_key=currency, fill=color, name=currency, is_animation_active=False)
                     for currency, color in CHART_COLORS.items()
                 ],
                 data=State.revenue_chart,
@@ -208,6 +208,7 @@ def method_chart() -> rx.Component:
                         inner_radius="50%",
                         outer_radius="80%",
                         label=True,
+                        is_animation_active=False,
                     ),
                     rx.recharts.tooltip(),
                     rx.recharts.legend(),
@@ -305,11 +306,14 @@ def sort_header(label: str, column: str) -> rx.Component:
 def payment_row(row: rx.Var) -> rx.Component:
     return rx.table.row(
         rx.table.cell(
-            rx.link(
+            # A button, not a link: an anchor would navigate and reload the view under the drawer.
+            rx.button(
                 row["reference"],
                 on_click=State.open_payment(row["id"]),
-                cursor="pointer",
+                variant="ghost",
+                size="2",
                 weight="medium",
+                white_space="nowrap",
                 aria_label="Open " + row["reference"],
             )
         ),
@@ -323,8 +327,13 @@ def payment_row(row: rx.Var) -> rx.Component:
         ),
         rx.table.cell(rx.text(row["amount"], size="2", weight="medium", white_space="nowrap"), text_align="right"),
         rx.table.cell(rx.badge(row["status_label"], color_scheme=row["color"], variant="soft")),
-        rx.table.cell(rx.text(row["method"], size="2", white_space="nowrap")),
-        rx.table.cell(rx.text(row["purpose"], size="2", white_space="nowrap")),
+        rx.table.cell(
+            rx.vstack(
+                rx.text(row["method"], size="2", white_space="nowrap"),
+                rx.text(row["purpose"], size="1", color=rx.color("gray", 10), white_space="nowrap"),
+                spacing="0",
+            )
+        ),
         _hover={"background": rx.color("gray", 2)},
     )
 
@@ -339,8 +348,7 @@ def payments_table() -> rx.Component:
                     rx.table.column_header_cell("Customer"),
                     sort_header("Amount", "amount"),
                     rx.table.column_header_cell("Status"),
-                    rx.table.column_header_cell("Method"),
-                    rx.table.column_header_cell("Purpose"),
+                    rx.table.column_header_cell("Method · purpose"),
                 )
             ),
             rx.table.body(rx.foreach(State.rows, payment_row)),
@@ -490,10 +498,19 @@ def timeline_item(item: rx.Var) -> rx.Component:
 
 def detail_drawer() -> rx.Component:
     detail = State.detail
-    return rx.drawer.root(
-        rx.drawer.portal(
-            rx.drawer.overlay(z_index="40"),
-            rx.drawer.content(
+    # A panel of our own (not rx.drawer): opened and closed by the state only, so a live refresh
+    # or the opening click can never close it behind the user's back.
+    return rx.cond(
+        State.drawer_open,
+        rx.fragment(
+            rx.box(
+                position="fixed",
+                inset="0",
+                background="rgba(0, 0, 0, 0.35)",
+                z_index="40",
+                on_click=State.close_drawer,
+            ),
+            rx.box(
                 rx.vstack(
                     rx.hstack(
                         rx.vstack(
@@ -554,11 +571,11 @@ def detail_drawer() -> rx.Component:
                 z_index="50",
                 role="dialog",
                 aria_label="Payment details",
+                aria_modal="true",
+                box_shadow="-8px 0 24px rgba(0, 0, 0, 0.15)",
             ),
         ),
-        open=State.drawer_open,
-        on_open_change=State.set_drawer_open,
-        direction="right",
+        rx.fragment(),
     )
 
 

@@ -166,8 +166,8 @@ class PaymentsDashboardState(AuthState):
         self.updated_at = utcnow().strftime("%H:%M:%S UTC")
 
     def _show_stats(self, stats: Any) -> None:
-        revenue = ", ".join(format_money(amount, currency) for currency, amount in stats.revenue_by_currency.items())
-        ticket = ", ".join(
+        revenue = "\n".join(format_money(amount, currency) for currency, amount in stats.revenue_by_currency.items())
+        ticket = "\n".join(
             format_money(amount, currency) for currency, amount in stats.average_ticket_by_currency.items()
         )
         rate = "—" if stats.success_rate is None else f"{stats.success_rate * 100:.1f}%"
@@ -227,8 +227,12 @@ class PaymentsDashboardState(AuthState):
         except InvalidFilter as error:
             self.error = f"{error.message} The filters were cleared."
             self.filters = dict.fromkeys(FILTER_FIELDS, "")
+        await self._load_viewer()  # who is asking (and their role, for which buttons to show)
+        if not self.is_signed_in:
+            yield self._sign_in_redirect()
+            return
         redirect = await self._reload()
-        if redirect is None and self.is_signed_in:
+        if redirect is None:
             live.watch_staff_tab(client_token=self.router.session.client_token)
         yield redirect
 
@@ -284,7 +288,7 @@ class PaymentsDashboardState(AuthState):
         yield self._sync_url()
 
     @rx.event
-    async def set_chart_days(self, days: str) -> AsyncIterator[rx.event.EventSpec | None]:
+    async def set_chart_days(self, days: str | list[str]) -> AsyncIterator[rx.event.EventSpec | None]:
         self.chart_days = "90" if str(days) == "90" else "30"
         yield await self._reload()
 
