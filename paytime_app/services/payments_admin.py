@@ -27,7 +27,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import Date, cast, literal_column
+from sqlalchemy import Date, String, case, cast, literal, literal_column
 from sqlalchemy.sql import Select
 from sqlmodel import Session, col, func, select
 
@@ -47,7 +47,7 @@ from paytime_app.models.payments import (
 )
 from paytime_app.models.sessions import SessionKind, UserSession
 from paytime_app.models.users import User
-from paytime_app.money import MINOR_DIGITS, Currency, from_minor
+from paytime_app.money import MINOR_DIGITS, Currency
 from paytime_app.services.access import STAFF_READERS, require_payment_manager, require_staff_reader
 from paytime_app.services.audit import record_audit
 from paytime_app.services.jobs import enqueue_job
@@ -638,30 +638,53 @@ def payment_stats(
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
 
 
-def safe_cell(value: str) -> str:
-    """Neutralise a text cell that a spreadsheet would run as a formula (OWASP: prefix a quote)."""
-    return "'" + value if value.startswith(_FORMULA_STARTS) else value
+def _safe_cell(value: Any, postgres: bool) -> Any:
+    """SQL for a text cell a spreadsheet would run as a formula, neutralised (OWASP: prefix a quote).
+
+    Done by the database, like the formatting below, so the export streams rows straight from the
+    cursor to the csv module (which does the RFC 4180 quoting) at several times the speed of
+    formatting each value in Python.
+    """
+    character = func.chr if postgres else func.char
+    starts = [literal(start) for start in _FORMULA_STARTS if start.isprintable()]
+    starts += [character(ord(start)) for start in _FORMULA_STARTS if not start.isprintable()]
+    text_value = func.coalesce(value, literal(""))
+    return case((func.substr(text_value, 1, 1).in_(starts), literal("'") + text_value), else_=text_value)
 
 
-def csv_row(payment: Payment, customer_email: str, customer_name: str) -> list[str]:
-    currency = Currency(payment.currency)
-    return [
-        safe_cell(payment.reference),
-        payment.created_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        str(payment.status),
-        format(from_minor(payment.amount_minor, currency), "f"),
-        format(from_minor(payment.refunded_minor, currency), "f"),
-        str(currency),
-        safe_cell(payment.provider),
-        safe_cell(payment.method),
-        str(payment.purpose),
-        safe_cell(customer_name),
-        safe_cell(customer_email),
-        safe_cell(payment.receiver or ""),
-        safe_cell(payment.description or ""),
-        safe_cell(payment.provider_reference or ""),
-        safe_cell(payment.failure_reason or ""),
-    ]
+def _major_sql(amount: Any, postgres: bool) -> Any:
+    """Minor units as exact major-unit text ("1234.56") in SQL; every currency here has two decimals."""
+    whole = cast(amount.op("/")(100), String)  # integer division on both backends (amounts are >= 0)
+    if postgres:
+        return whole + literal(".") + func.lpad(cast(amount % 100, String), 2, literal("0"))
+    return whole + literal(".") + func.substr(literal("00") + cast(amount % 100, String), -2, 2)
+
+
+def _export_columns(session: Session) -> tuple[Any, ...]:
+    """The exported cells in CSV_HEADER's order, formatted by the database: no ORM objects, no Python
+    per value, for a million rows."""
+    postgres = is_postgresql(session)
+    if postgres:
+        created = func.to_char(func.timezone("UTC", col(Payment.created_at)), 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+    else:
+        created = func.strftime("%Y-%m-%dT%H:%M:%SZ", col(Payment.created_at))
+    return (
+        _safe_cell(col(Payment.reference), postgres),
+        created,
+        col(Payment.status),
+        _major_sql(col(Payment.amount_minor), postgres),
+        _major_sql(col(Payment.refunded_minor), postgres),
+        col(Payment.currency),
+        _safe_cell(col(Payment.provider), postgres),
+        _safe_cell(col(Payment.method), postgres),
+        col(Payment.purpose),
+        _safe_cell(col(User.display_name), postgres),
+        _safe_cell(col(User.email), postgres),
+        _safe_cell(col(Payment.receiver), postgres),
+        _safe_cell(col(Payment.description), postgres),
+        _safe_cell(col(Payment.provider_reference), postgres),
+        _safe_cell(col(Payment.failure_reason), postgres),
+    )
 
 
 def open_payments_export(
@@ -685,17 +708,15 @@ def _stream_csv(filters: PaymentFilters, ordering: tuple[Any, ...]) -> Iterator[
     writer = csv.writer(buffer, lineterminator="\r\n")  # RFC 4180: CRLF, quotes doubled, minimal quoting
     writer.writerow(CSV_HEADER)
     yield buffer.getvalue()
-    statement = _where_payments(
-        select(Payment, User.email, User.display_name).join(User, col(Payment.user_id) == User.id), filters
-    ).order_by(*ordering)
     with unit_of_work() as session:
-        rows = session.exec(statement.execution_options(yield_per=EXPORT_BATCH))
+        statement = _where_payments(
+            select(*_export_columns(session)).join(User, col(Payment.user_id) == User.id), filters
+        ).order_by(*ordering)
+        rows = session.execute(statement.execution_options(yield_per=EXPORT_BATCH))
         for batch in rows.partitions():
             buffer.seek(0)
             buffer.truncate()
-            for payment, email, name in batch:
-                writer.writerow(csv_row(payment, email, name))
-            session.expunge_all()  # the identity map would otherwise keep every exported row
+            writer.writerows(batch)
             yield buffer.getvalue()
 
 
