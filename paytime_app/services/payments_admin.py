@@ -310,18 +310,66 @@ def list_payments(
     if page_size not in PAGE_SIZES:
         raise InvalidFilter("Show 10, 25, 50 or 100 payments a page.", field="page_size")
     ordering = _ordering(sort)
-    total, exact = count_payments(session=session, filters=filters)
-    last_page = max(1, -(-total // page_size))
-    page = min(max(page, 1), last_page)
     statement = _where_payments(
         select(Payment, User.email, User.display_name).join(User, col(Payment.user_id) == User.id), filters
     )
+    if filters.needs_rows:
+        found_page = _page_of_matches(session, filters, sort, page, page_size)
+        if found_page is not None:
+            return found_page
+    total, exact = count_payments(session=session, filters=filters)
+    last_page = max(1, -(-total // page_size))
+    page = min(max(page, 1), last_page)
     found = session.exec(statement.order_by(*ordering).offset((page - 1) * page_size).limit(page_size)).all()
     return PaymentPage(
         rows=[PaymentRow(payment, email, name) for payment, email, name in found],
         total=total,
         total_exact=exact,
         page=page,
+        page_size=page_size,
+    )
+
+
+def _page_of_matches(
+    session: Session, filters: PaymentFilters, sort: str, page: int, page_size: int
+) -> PaymentPage | None:
+    """Text or amount filters: one scan collects up to COUNT_CAP matches (their sort keys only), then
+    the page and the count come from those, instead of scanning once to count and again to page.
+
+    None when more than COUNT_CAP payments match: the caller pages the usual way with a bounded count.
+    """
+    matches = _where_payments(select(Payment.id, Payment.created_at, Payment.amount_minor), filters)
+    keys = matches.limit(COUNT_CAP + 1).subquery()
+    column = keys.c.amount_minor if sort.endswith("amount") else keys.c.created_at
+    ordering = (column.desc(), keys.c.id.desc()) if sort.startswith("-") else (column.asc(), keys.c.id.asc())
+    for _ in range(2):  # a page past the last one is asked again as the last page
+        picked = session.execute(
+            select(keys.c.id, func.count().over())
+            .order_by(*ordering)
+            .offset((max(page, 1) - 1) * page_size)
+            .limit(page_size)
+        ).all()
+        total = (
+            int(picked[0][1]) if picked else int(session.execute(select(func.count()).select_from(keys)).scalar_one())
+        )
+        if total > COUNT_CAP:
+            return None
+        last_page = max(1, -(-total // page_size))
+        if picked or page <= last_page:
+            break
+        page = last_page
+    ids = [row[0] for row in picked]
+    found = session.exec(
+        select(Payment, User.email, User.display_name)
+        .join(User, col(Payment.user_id) == User.id)
+        .where(col(Payment.id).in_(ids))
+    ).all()
+    by_id = {payment.id: PaymentRow(payment, email, name) for payment, email, name in found}
+    return PaymentPage(
+        rows=[by_id[payment_id] for payment_id in ids if payment_id in by_id],
+        total=total,
+        total_exact=True,
+        page=min(max(page, 1), last_page),
         page_size=page_size,
     )
 

@@ -573,3 +573,25 @@ def test_new_payment_tells_staff_dashboards(ada, monkeypatch):
     payment = new_payment(ada)
     assert {"topic": payments.STAFF_TOPIC, "payment_id": str(payment.id), "status": "pending"} in messages
     assert timedelta(0) <= datetime.now(UTC) - payment.created_at < timedelta(minutes=1)
+
+
+def test_text_filter_pages_from_one_scan_and_asks_past_the_end_as_the_last_page(staff, ada):
+    for amount in range(1, 13):
+        new_payment(ada, amount_minor=amount * 100)
+    filters = parse_filters({"q": "ada"})
+    first = in_transaction(list_payments, actor=staff["admin"], filters=filters, sort="amount", page_size=10)
+    assert (first.total, first.total_exact, first.total_pages) == (12, True, 2)
+    assert [row.payment.amount_minor for row in first.rows] == [amount * 100 for amount in range(1, 11)]
+    beyond = in_transaction(list_payments, actor=staff["admin"], filters=filters, sort="amount", page=5, page_size=10)
+    assert (beyond.page, [row.payment.amount_minor for row in beyond.rows]) == (2, [1_100, 1_200])
+    nothing = in_transaction(list_payments, actor=staff["admin"], filters=parse_filters({"q": "nobody"}))
+    assert (nothing.total, nothing.rows, nothing.page) == (0, [], 1)
+
+
+def test_more_matches_than_the_cap_still_pages_in_order(staff, ada, monkeypatch):
+    monkeypatch.setattr("paytime_app.services.payments_admin.COUNT_CAP", 3)
+    for amount in range(1, 6):
+        new_payment(ada, amount_minor=amount * 100)
+    found = in_transaction(list_payments, actor=staff["admin"], filters=parse_filters({"q": "ada"}), sort="-amount")
+    assert (found.total, found.total_exact) == (3, False)
+    assert [row.payment.amount_minor for row in found.rows] == [500, 400, 300, 200, 100]
