@@ -433,6 +433,7 @@ def admin_actions() -> rx.Component:
             ),
             on_submit=State.submit_refund,
             reset_on_submit=False,
+            key=detail["refundable_major"],  # re-mounted with what is left after each refund
             width="100%",
         ),
         rx.fragment(),

@@ -390,7 +390,8 @@ class PaymentsDashboardState(AuthState):
             refund_payment,
             amount_minor=amount_minor,
             reason=reason,
-            idempotency_key=f"dashboard:{self._refund_key}",
+            # A double click (same amount, same drawer) is the same refund; another amount is another one.
+            idempotency_key=f"dashboard:{self._refund_key}:{amount_minor}",
         )
         if refund is None:
             return
@@ -406,7 +407,6 @@ class PaymentsDashboardState(AuthState):
                 )
             else:
                 self.action_notice = "Refunded."
-        self._refund_key = secrets.token_urlsafe(16)
         await self._load_detail(self.detail["id"])
         await self._reload()
 
