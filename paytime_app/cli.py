@@ -14,6 +14,7 @@ from paytime_app.db import check_database, in_transaction
 from paytime_app.errors import DomainError
 from paytime_app.services import job_handlers  # noqa: F401  registers every job handler
 from paytime_app.services.demo import DEMO_ACCOUNTS, DEMO_PASSWORD, seed_demo_data
+from paytime_app.services.demo_payments import seed_demo_payments
 from paytime_app.services.jobs import run_due_jobs
 from paytime_app.services.payments import schedule_reconciliation
 from paytime_app.services.signing_keys import retire_signing_key, rotate_signing_key
@@ -29,12 +30,16 @@ def migrate() -> None:
     command.upgrade(alembic_config(), "head")
 
 
-def seed_demo() -> None:
+def seed_demo(payments: int = 0) -> None:
     if get_settings().is_production:
         print("PAYTIME_ENV=production: demo data is never seeded.")
         return
     created = in_transaction(seed_demo_data)
     print(f"Demo data: {len(created)} account(s) created, {len(DEMO_ACCOUNTS) - len(created)} already there.")
+    if payments > 0:
+        started = time.monotonic()
+        added = in_transaction(seed_demo_payments, count=payments)
+        print(f"Demo payments: {added} added over the past 90 days in {time.monotonic() - started:.1f}s.")
 
 
 def print_demo_accounts() -> None:
@@ -76,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("check", help="validate settings and reach the database")
     sub.add_parser("migrate", help="apply database migrations")
-    sub.add_parser("seed-demo", help="create missing demo data (never in production)")
+    seed = sub.add_parser("seed-demo", help="create missing demo data (never in production)")
+    seed.add_argument("--payments", type=int, default=0, help="also add this many payments over the past 90 days")
     sub.add_parser("banner", help="print the URL and the demo accounts")
     worker = sub.add_parser("worker", help="run background jobs in this process")
     worker.add_argument("--poll-seconds", type=float, default=1.0)
@@ -92,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "migrate":
         migrate()
     elif args.command == "seed-demo":
-        seed_demo()
+        seed_demo(args.payments)
     elif args.command == "banner":
         print_demo_accounts()
     elif args.command == "worker":

@@ -29,10 +29,13 @@ from paytime_app.pages.ious import ious_page
 from paytime_app.pages.landing import landing_page
 from paytime_app.pages.mailbox import mailbox_page
 from paytime_app.pages.organizer import admin_sellers_page, organizer_event_page, organizer_page, sell_page
+from paytime_app.pages.payments_admin import payments_admin_page
 from paytime_app.pages.wallet import wallet_page
 from paytime_app.services.bookings import TOPIC as BOOKING_TOPIC
 from paytime_app.services.events import SEATS_TOPIC
+from paytime_app.services.payments import STAFF_TOPIC
 from paytime_app.services.sellers import TOPIC as SELLER_TOPIC
+from paytime_app.services.sessions import STAFF_SIGNED_IN
 from paytime_app.settings import get_settings
 from paytime_app.state.account import AccountState
 from paytime_app.state.accounts import PasswordResetState, SignInState, SignUpState, VerifyEmailState
@@ -47,6 +50,7 @@ from paytime_app.state.mailbox import MailboxState
 from paytime_app.state.middleware import EventCorrelationMiddleware
 from paytime_app.state.notifications import NotificationsState
 from paytime_app.state.organizer import AdminSellersState, OrganizerEventState, OrganizerState, SellState
+from paytime_app.state.payments_admin import PaymentsDashboardState
 from paytime_app.state.wallet import WalletState
 
 logger = logging.getLogger("paytime.events")
@@ -129,6 +133,14 @@ app.add_page(
     title="Seller applications · PayTime",
     on_load=AdminSellersState.load_applications,
 )
+app.add_page(
+    payments_admin_page,
+    route=routes.ADMIN_PAYMENTS,
+    title="Payments · PayTime",
+    on_load=PaymentsDashboardState.load_dashboard,
+)
+for topic in (STAFF_TOPIC, STAFF_SIGNED_IN, "sessions.ended"):
+    live.refresh_staff_on(topic, PaymentsDashboardState.refresh)
 app.add_page(mailbox_page, route=routes.DEV_MAILBOX, title="Dev mailbox · PayTime", on_load=MailboxState.load_messages)
 app.add_page(forbidden_page, route=routes.FORBIDDEN, title="No access · PayTime", on_load=AuthState.load_viewer)
 app.add_page(server_error_page, route=routes.SERVER_ERROR, title="Error · PayTime", on_load=AuthState.load_viewer)

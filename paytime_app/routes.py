@@ -22,6 +22,7 @@ FRIENDS = "/friends"
 IOUS = "/ious"
 MOCK_CHECKOUT = "/pay/mock/[provider_reference]"
 ADMIN_AUDIT = "/admin/audit"
+ADMIN_PAYMENTS = "/admin/payments"
 API_SESSION = "/api/auth/session"
 API_SIGNED_OUT = "/api/auth/signed-out"
 
@@ -82,6 +83,7 @@ _SIGNED_IN_LINKS = (
     NavLink("Account", ACCOUNT, "user-round"),
 )
 _STAFF = (
+    NavLink("Payments", ADMIN_PAYMENTS, "credit-card"),
     NavLink("Users", ADMIN_USERS, "users"),
     NavLink("Sellers", ADMIN_SELLERS, "badge-check"),
     NavLink("Audit log", ADMIN_AUDIT, "scroll-text"),

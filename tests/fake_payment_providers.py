@@ -17,8 +17,14 @@ Knobs: `fail(route, times, status)` answers the next requests to a route with an
 processed, as when a response is lost); `flutterwave_pay(...)` and friends play the payer, and can
 record a wrong amount, currency or tx_ref. `requests` records every request.
 
-Routes: stripe.create, stripe.retrieve, monnify.login, monnify.init, monnify.verify, monnify.query,
-flutterwave.payments, flutterwave.verify, flutterwave.verify_by_reference.
+Refunds: Stripe `POST /v1/refunds` (payment_intent, amount; Idempotency-Key required and replayed),
+Monnify `POST /api/v1/refunds/initiate-refund` (refundReference refused twice) and
+`GET /api/v1/refunds/{refundReference}`, Flutterwave `POST /v3/transactions/{id}/refund` (no key).
+Each refuses a refund beyond what was paid and not yet refunded.
+
+Routes: stripe.create, stripe.retrieve, stripe.refund, monnify.login, monnify.init, monnify.verify,
+monnify.query, monnify.refund, monnify.refund_status, flutterwave.payments, flutterwave.verify,
+flutterwave.verify_by_reference, flutterwave.refund.
 """
 
 from __future__ import annotations
@@ -75,6 +81,10 @@ class FakePaymentProviders(LoopbackServer):
         self.monnify_transactions: dict[str, dict[str, Any]] = {}
         self.flutterwave_links: dict[str, dict[str, Any]] = {}
         self.flutterwave_transactions: dict[int, dict[str, Any]] = {}
+        self.stripe_payment_intents: dict[str, int] = {}  # id -> amount
+        self.stripe_refunds: dict[str, dict[str, Any]] = {}
+        self.monnify_refunds: dict[str, dict[str, Any]] = {}
+        self.flutterwave_refunds: list[dict[str, Any]] = []
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -129,6 +139,9 @@ class FakePaymentProviders(LoopbackServer):
             session = self.stripe_sessions[session_id]
             session["status"] = status
             session["payment_status"] = payment_status
+            if payment_status == "paid" and not session.get("payment_intent"):
+                session["payment_intent"] = f"pi_test_{secrets.token_hex(12)}"
+                self.stripe_payment_intents[session["payment_intent"]] = session["amount_total"]
 
     def monnify_settle(
         self, transaction_reference: str, *, status: str = "PAID", amount_paid: str | None = None
@@ -188,6 +201,10 @@ _ROUTES: list[tuple[str, Callable[[str], bool], str]] = [
     ("POST", lambda path: path == "/api/v1/merchant/transactions/init-transaction", "monnify.init"),
     ("GET", lambda path: path == "/api/v2/merchant/transactions/query", "monnify.query"),
     ("GET", lambda path: path.startswith("/api/v2/transactions/"), "monnify.verify"),
+    ("POST", lambda path: path == "/v1/refunds", "stripe.refund"),
+    ("POST", lambda path: path == "/api/v1/refunds/initiate-refund", "monnify.refund"),
+    ("GET", lambda path: path.startswith("/api/v1/refunds/"), "monnify.refund_status"),
+    ("POST", lambda path: path.startswith("/v3/transactions/") and path.endswith("/refund"), "flutterwave.refund"),
     ("POST", lambda path: path == "/v3/payments", "flutterwave.payments"),
     ("GET", lambda path: path == "/v3/transactions/verify_by_reference", "flutterwave.verify_by_reference"),
     ("GET", lambda path: path.startswith("/v3/transactions/") and path.endswith("/verify"), "flutterwave.verify"),
@@ -268,23 +285,34 @@ class _Handler(BaseHTTPRequestHandler):
             return False
         return True
 
+    def _stripe_idempotency_key(self) -> str | None:
+        key = self.headers.get("Idempotency-Key")
+        if not key:
+            self._send(400, {"error": {"type": "invalid_request_error", "message": "fake: Idempotency-Key required"}})
+        return key or None
+
+    def _stripe_replayed(self, key: str, body: bytes, objects: dict[str, dict[str, Any]]) -> bool:
+        """Answer a request whose idempotency key was seen (under the lock), as Stripe does."""
+        seen = self.fake.stripe_idempotency.get(key)
+        if seen is None:
+            return False
+        if seen[0] != body:
+            error = {"type": "idempotency_error", "message": "Keys for idempotent requests can only be used"}
+            self._send(400, {"error": error})
+        else:
+            self._send(200, objects[seen[1]])
+        return True
+
     def _stripe_create(self, path: str, query: dict[str, str], body: bytes) -> None:
         if not self._stripe_authorized():
             return
         fake = self.fake
-        key = self.headers.get("Idempotency-Key")
-        if not key:
-            self._send(400, {"error": {"type": "invalid_request_error", "message": "fake: Idempotency-Key required"}})
+        key = self._stripe_idempotency_key()
+        if key is None:
             return
         form = {name: values[0] for name, values in parse_qs(body.decode()).items()}
         with fake.lock:
-            seen = fake.stripe_idempotency.get(key)
-            if seen is not None:
-                if seen[0] != body:
-                    error = {"type": "idempotency_error", "message": "Keys for idempotent requests can only be used"}
-                    self._send(400, {"error": error})
-                    return
-                self._send(200, fake.stripe_sessions[seen[1]])
+            if self._stripe_replayed(key, body, fake.stripe_sessions):
                 return
             required = ("mode", "success_url", "cancel_url", "line_items[0][price_data][unit_amount]")
             missing = [name for name in required if name not in form]
@@ -323,6 +351,52 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, {"error": error})
             return
         self._send(200, session)
+
+    def _stripe_refund(self, path: str, query: dict[str, str], body: bytes) -> None:
+        if not self._stripe_authorized():
+            return
+        fake = self.fake
+        key = self._stripe_idempotency_key()
+        if key is None:
+            return
+        form = {name: values[0] for name, values in parse_qs(body.decode()).items()}
+        with fake.lock:
+            if self._stripe_replayed(key, body, fake.stripe_refunds):
+                return
+            intent = form.get("payment_intent", "")
+            paid = fake.stripe_payment_intents.get(intent)
+            if paid is None:
+                error = {
+                    "type": "invalid_request_error",
+                    "code": "resource_missing",
+                    "message": "No such payment_intent",
+                }
+                self._send(400, {"error": error})
+                return
+            amount = int(form.get("amount") or paid)
+            refunded = sum(r["amount"] for r in fake.stripe_refunds.values() if r["payment_intent"] == intent)
+            if amount <= 0 or refunded + amount > paid:
+                error = {
+                    "type": "invalid_request_error",
+                    "code": "charge_already_refunded" if refunded >= paid else "amount_too_large",
+                    "message": "Refund amount is greater than unrefunded amount on charge",
+                }
+                self._send(400, {"error": error})
+                return
+            refund_id = f"re_test_{secrets.token_hex(12)}"
+            refund = {
+                "id": refund_id,
+                "object": "refund",
+                "amount": amount,
+                "payment_intent": intent,
+                "status": "succeeded",
+                "metadata": {
+                    name[len("metadata[") : -1]: value for name, value in form.items() if name.startswith("metadata[")
+                },
+            }
+            fake.stripe_refunds[refund_id] = refund
+            fake.stripe_idempotency[key] = (body, refund_id)
+        self._send(200, refund)
 
     # -- Monnify ---------------------------------------------------------------------------------
 
@@ -416,7 +490,86 @@ class _Handler(BaseHTTPRequestHandler):
                 return
         self._monnify_refuse(404, "Could not find transaction")
 
+    def _monnify_refund(self, path: str, query: dict[str, str], body: bytes) -> None:
+        if not self._monnify_authorized():
+            return
+        fake = self.fake
+        try:
+            request = json.loads(body, parse_float=Decimal)
+        except ValueError:
+            self._monnify_refuse(400, "Malformed JSON")
+            return
+        amount = request.get("refundAmount")
+        reference = request.get("refundReference")
+        if isinstance(amount, bool) or not isinstance(amount, int | Decimal) or amount <= 0 or not reference:
+            self._monnify_refuse(400, "refundAmount and refundReference are required")
+            return
+        with fake.lock:
+            if reference in fake.monnify_refunds:
+                self._monnify_refuse(422, "Duplicate refund reference")
+                return
+            transaction = fake.monnify_transactions.get(request.get("transactionReference", ""))
+            if transaction is None or transaction["paymentStatus"] != "PAID":
+                self._monnify_refuse(400, "Transaction not found or not paid")
+                return
+            refunded = sum(
+                Decimal(r["refundAmount"])
+                for r in fake.monnify_refunds.values()
+                if r["transactionReference"] == transaction["transactionReference"]
+            )
+            if refunded + Decimal(amount) > Decimal(transaction["amountPaid"]):
+                self._monnify_refuse(400, "Refund amount exceeds the amount paid")
+                return
+            refund = {
+                "refundReference": reference,
+                "transactionReference": transaction["transactionReference"],
+                "refundAmount": f"{Decimal(amount):.2f}",
+                "refundStatus": "COMPLETED",
+                "refundReason": request.get("refundReason"),
+            }
+            fake.monnify_refunds[reference] = refund
+        self._monnify_ok(dict(refund))
+
+    def _monnify_refund_status(self, path: str, query: dict[str, str], body: bytes) -> None:
+        if not self._monnify_authorized():
+            return
+        refund = self.fake.monnify_refunds.get(unquote(path.removeprefix("/api/v1/refunds/")))
+        if refund is None:
+            self._monnify_refuse(404, "Could not find refund")
+            return
+        self._monnify_ok(dict(refund))
+
     # -- Flutterwave -----------------------------------------------------------------------------
+
+    def _flutterwave_refund(self, path: str, query: dict[str, str], body: bytes) -> None:
+        if not self._flutterwave_authorized():
+            return
+        fake = self.fake
+        raw_id = path.split("/")[3]
+        try:
+            request = json.loads(body or b"{}", parse_float=Decimal)
+        except ValueError:
+            self._send(400, {"status": "error", "message": "Malformed JSON", "data": None})
+            return
+        with fake.lock:
+            transaction = fake.flutterwave_transactions.get(int(raw_id)) if raw_id.isdigit() else None
+            if transaction is None or transaction["status"] != "successful":
+                self._send(400, {"status": "error", "message": "No transaction was found for this id", "data": None})
+                return
+            amount = Decimal(request.get("amount", transaction["amount"]))
+            refunded = sum(r["amount"] for r in fake.flutterwave_refunds if r["transaction_id"] == transaction["id"])
+            if amount <= 0 or refunded + amount > Decimal(transaction["amount"]):
+                self._send(400, {"status": "error", "message": "Refund amount exceeds the amount paid", "data": None})
+                return
+            refund = {
+                "id": 7_000_000 + next(fake._ids),
+                "transaction_id": transaction["id"],
+                "amount": amount,
+                "status": "completed",
+                "comments": request.get("comments"),
+            }
+            fake.flutterwave_refunds.append(refund)
+        self._send(200, {"status": "success", "message": "Transaction refund initiated", "data": refund})
 
     def _flutterwave_authorized(self) -> bool:
         if self._bearer() != FLUTTERWAVE_SECRET_KEY:

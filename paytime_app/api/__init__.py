@@ -12,6 +12,7 @@ from sqlalchemy.exc import OperationalError
 from paytime_app import __version__
 from paytime_app.api import (
     health,
+    v1_admin_payments,
     v1_auth,
     v1_bookings,
     v1_calls,
@@ -85,5 +86,6 @@ def create_api() -> FastAPI:
     api.include_router(v1_ious.router)
     api.include_router(v1_events.router)
     api.include_router(v1_bookings.router)
+    api.include_router(v1_admin_payments.router)
     api.include_router(webhooks.router)
     return api

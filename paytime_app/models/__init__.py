@@ -21,7 +21,17 @@ from paytime_app.models.jobs import Job, JobStatus
 from paytime_app.models.ledger import HoldStatus, LedgerAccount, LedgerEntry, LedgerHold, LedgerTransaction
 from paytime_app.models.mail import MailMessage, MailStatus
 from paytime_app.models.notifications import Notification
-from paytime_app.models.payments import Payment, PaymentPurpose, PaymentStatus, PaymentStatusChange, ProviderEvent
+from paytime_app.models.payments import (
+    Payment,
+    PaymentDailyTotal,
+    PaymentNote,
+    PaymentPurpose,
+    PaymentRefund,
+    PaymentStatus,
+    PaymentStatusChange,
+    ProviderEvent,
+    RefundStatus,
+)
 from paytime_app.models.sellers import ApplicationStatus, SellerApplication
 from paytime_app.models.sessions import AuthChallenge, ChallengePurpose, KnownDevice, SessionKind, UserSession
 from paytime_app.models.signing_keys import SigningKey, SigningKeyStatus
@@ -64,13 +74,17 @@ __all__ = [
     "Notification",
     "OAuthIdentity",
     "Payment",
+    "PaymentDailyTotal",
+    "PaymentNote",
     "PaymentPurpose",
+    "PaymentRefund",
     "PaymentStatus",
     "PaymentStatusChange",
     "ProviderEvent",
     "RecoveryCode",
     "RedemptionStatus",
     "RefundDestination",
+    "RefundStatus",
     "Role",
     "SellerApplication",
     "SessionKind",

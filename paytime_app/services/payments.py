@@ -11,6 +11,14 @@ nothing, so duplicates and any order of events end in the same state. Success cr
 through the ledger in the same transaction, keyed by the payment, so it happens once. A provider that
 is down makes the payment fail with `provider_unavailable`; it never becomes "succeeded" unless the
 provider said so for exactly our reference, amount and currency.
+
+Refunds (`refund_payment`, admins only; the bookings feature calls it too) first reserve the money in
+the account the payment credited with a ledger hold, in the caller's transaction, so it cannot be
+spent meanwhile; the provider is asked after commit (`complete_refund` at once, and a durable job as
+the safety net), with an idempotency key derived from the stored refund, so it refunds once. Its
+answer captures the hold to the provider's clearing account (refunded / partially_refunded) or
+releases it. Every status change also updates `payment_daily_total` in the same transaction (the
+dashboard's counts and sums) and tells open staff dashboards (`STAFF_TOPIC`) once it commits.
 """
 
 from __future__ import annotations
@@ -19,31 +27,56 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Protocol
 
 import httpx
+from sqlalchemy import delete, text
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, or_, select
 
 from paytime_app.bus import publish_after_commit
-from paytime_app.db import for_update, insert_unless_duplicate, unit_of_work
-from paytime_app.errors import DomainError, NotFound, ServiceUnavailable, ValidationFailed
+from paytime_app.db import for_update, insert_unless_duplicate, is_postgresql, unit_of_work
+from paytime_app.errors import Conflict, DomainError, NotFound, ServiceUnavailable, ValidationFailed
 from paytime_app.models.base import utcnow
-from paytime_app.models.payments import Payment, PaymentPurpose, PaymentStatus, PaymentStatusChange, ProviderEvent
+from paytime_app.models.ledger import LedgerAccount, LedgerEntry
+from paytime_app.models.payments import (
+    Payment,
+    PaymentDailyTotal,
+    PaymentPurpose,
+    PaymentRefund,
+    PaymentStatus,
+    PaymentStatusChange,
+    ProviderEvent,
+    RefundStatus,
+)
 from paytime_app.models.sessions import SessionKind
 from paytime_app.models.users import User
 from paytime_app.money import Currency, Money, format_money, parse_currency, require_positive
 from paytime_app.services import rate_limits
+from paytime_app.services.access import require_payment_manager
+from paytime_app.services.audit import record_audit
 from paytime_app.services.identifiers import human_reference, request_hash
 from paytime_app.services.jobs import enqueue_job, job_handler
-from paytime_app.services.ledger import IdempotencyMismatch, Posting, post_transaction
+from paytime_app.services.ledger import (
+    IdempotencyMismatch,
+    Posting,
+    capture_hold,
+    place_hold,
+    post_transaction,
+    void_hold,
+)
 from paytime_app.services.providers.base import (
     CheckoutRequest,
     ProviderPayment,
     ProviderPaymentStatus,
+    ProviderRefund,
+    ProviderRefundStatus,
     ProviderRefused,
     ProviderUnavailable,
+    RefundRequest,
     check_payment,
 )
 from paytime_app.services.providers.mock import MockProvider
@@ -58,6 +91,9 @@ MAX_PAYMENT_MINOR = 100_000_000_00  # 100 million in major units: above it, talk
 RECONCILE_AFTER = timedelta(minutes=10)
 RECONCILE_BATCH = 50
 PROVIDER_METHODS = {"mock": "mock", "stripe": "card", "monnify": "bank_transfer", "flutterwave": "card"}
+# Staff dashboards listen here: every new payment, status change and refund, once committed.
+STAFF_TOPIC = "payments.staff"
+REFUNDABLE = frozenset({PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_REFUNDED})
 
 # Forward-only: a status may move only along these edges.
 TRANSITIONS: dict[PaymentStatus, frozenset[PaymentStatus]] = {
@@ -117,6 +153,16 @@ class AmountTooLarge(ValidationFailed):
 class WebhookBusy(ServiceUnavailable):
     code = "webhook_busy"
     default_message = "The payment is being updated; please retry."
+
+
+class NotRefundable(Conflict):
+    code = "not_refundable"
+    default_message = "Only a succeeded payment can be refunded."
+
+
+class RefundExceedsPayment(ValidationFailed):
+    code = "refund_exceeds_payment"
+    default_message = "That is more than is left to refund on this payment."
 
 
 # --- creating a payment and its checkout ---------------------------------------------------------
@@ -212,11 +258,16 @@ def _create_payment(
         currency=str(money_currency),
         idempotency_key=idempotency_key,
         request_hash=fingerprint,
+        receiver=f"{actor.display_name} ({'wallet' if purpose == PaymentPurpose.WALLET_TOPUP else 'call credits'})",
     )
+    payment.description = _describe(payment)
+    payment.search_text = payment_search_text(payment, customer=actor)
     try:
         with session.begin_nested():
             session.add(payment)
             _record_change(session, payment, None, PaymentStatus.PENDING, source="api")
+            session.flush()
+            _tally(session, payment, +1)
     except IntegrityError:
         # Another request with the same key won the race: answer as it did.
         return _create_payment(
@@ -228,7 +279,14 @@ def _create_payment(
             provider=provider,
             idempotency_key=idempotency_key,
         )
+    publish_after_commit(session, STAFF_TOPIC, payment_id=str(payment.id), status=str(payment.status))
     return payment
+
+
+def payment_search_text(payment: Payment, *, customer: User) -> str:
+    """What the dashboard's free-text search looks in, lower-cased in one indexed column."""
+    parts = (payment.reference, customer.email, customer.display_name, payment.receiver, payment.description)
+    return " ".join(part for part in parts if part).lower()
 
 
 def open_checkout(*, payment_id: uuid.UUID, return_url: str) -> Payment:
@@ -445,6 +503,25 @@ def reconcile_job(*, session: Session, payload: dict[str, object]) -> None:  # n
     schedule_reconciliation(session=session)
 
 
+@job_handler("payments.reconcile_one")
+def reconcile_one_job(*, session: Session, payload: dict[str, object]) -> None:
+    """An admin sent one stuck payment to reconciliation: ask its provider now.
+
+    Runs in the job's own transaction (SQLite allows one writer), so the provider call sits inside it.
+    """
+    payment = session.get(Payment, uuid.UUID(str(payload["payment_id"])))
+    if payment is None or payment.provider_reference is None:
+        return
+    if PaymentStatus(payment.status) not in (PaymentStatus.PENDING, PaymentStatus.PROCESSING):
+        return
+    report = get_provider(payment.provider).fetch_payment(
+        provider_reference=payment.provider_reference,
+        reference=payment.reference,
+        expected=Money(payment.amount_minor, Currency(payment.currency)),
+    )
+    apply_provider_report(session=session, payment=_lock(session, payment.id), report=report, source="reconcile")
+
+
 def schedule_reconciliation(*, session: Session) -> None:
     """Book the next reconciliation run five minutes from now (deduplicated per five-minute slot)."""
     next_run = utcnow() + timedelta(minutes=5)
@@ -510,17 +587,67 @@ def _lock(session: Session, payment_id: uuid.UUID) -> Payment:
     return payment
 
 
-def _move(session: Session, payment: Payment, target: PaymentStatus, *, source: str, reason: str | None) -> None:
+def _move(
+    session: Session,
+    payment: Payment,
+    target: PaymentStatus,
+    *,
+    source: str,
+    reason: str | None,
+    refunded_delta: int = 0,
+) -> None:
     if target not in TRANSITIONS.get(PaymentStatus(payment.status), frozenset()):
         return
+    _tally(session, payment, -1)
     _record_change(session, payment, PaymentStatus(payment.status), target, source=source, reason=reason)
     payment.status = target
     payment.updated_at = utcnow()
+    payment.refunded_minor += refunded_delta
     if target == PaymentStatus.FAILED:
         payment.failure_reason = (reason or "failed")[:200]
+    _tally(session, payment, +1)
     publish_after_commit(
         session, "payment.updated", user_id=str(payment.user_id), payment_id=str(payment.id), status=str(target)
     )
+    publish_after_commit(session, STAFF_TOPIC, payment_id=str(payment.id), status=str(target))
+
+
+_TOTAL_KEY = ("day", "currency", "status", "provider", "method", "purpose", "failure_reason")
+
+
+def _tally(session: Session, payment: Payment, sign: int) -> None:
+    """Add (+1) or take away (-1) the payment as it now stands in its day's totals, in this transaction.
+
+    An upsert on the totals' unique key: concurrent payments on one day serialise on that row only
+    for the rest of their transaction, and statuses move forward only, so two transactions never
+    take the same pair of rows in opposite orders.
+    """
+    table = PaymentDailyTotal.__table__  # type: ignore[attr-defined]
+    values = {
+        "id": uuid.uuid4(),
+        "created_at": utcnow(),
+        "day": payment.created_at.astimezone(UTC).date(),
+        "currency": payment.currency,
+        "status": str(payment.status),
+        "provider": payment.provider,
+        "method": payment.method,
+        "purpose": str(payment.purpose),
+        "failure_reason": payment.failure_reason or "",
+        "count": sign,
+        "amount_minor": sign * payment.amount_minor,
+        "refunded_minor": sign * payment.refunded_minor,
+    }
+    insert = postgresql_insert if is_postgresql(session) else sqlite_insert
+    statement = insert(table).values(**values)
+    statement = statement.on_conflict_do_update(
+        index_elements=list(_TOTAL_KEY),
+        set_={
+            "count": table.c.count + statement.excluded.count,
+            "amount_minor": table.c.amount_minor + statement.excluded.amount_minor,
+            "refunded_minor": table.c.refunded_minor + statement.excluded.refunded_minor,
+        },
+    )
+    session.execute(statement)
 
 
 def _record_change(
@@ -574,6 +701,242 @@ def start_checkout(
             idempotency_key=idempotency_key,
         )
     return open_checkout(payment_id=payment.id, return_url=return_url)
+
+
+def rebuild_daily_totals(*, session: Session) -> int:
+    """Recompute `payment_daily_total` from the payments (after bulk loads); returns the rows written."""
+    session.execute(delete(PaymentDailyTotal))
+    if is_postgresql(session):
+        day, new_id = "CAST(created_at AT TIME ZONE 'UTC' AS DATE)", "gen_random_uuid()"
+    else:
+        day, new_id = "date(created_at)", "lower(hex(randomblob(16)))"
+    written = session.execute(
+        text(
+            "INSERT INTO payment_daily_total (id, created_at, day, currency, status, provider, method, purpose,"  # noqa: S608
+            " failure_reason, count, amount_minor, refunded_minor)"
+            f" SELECT {new_id}, CURRENT_TIMESTAMP, d, currency, status, provider, method, purpose, fr, n, a, r FROM"
+            f" (SELECT {day} AS d, currency, status, provider, method, purpose, coalesce(failure_reason, '') AS fr,"
+            " count(*) AS n, sum(amount_minor) AS a, sum(refunded_minor) AS r FROM payment"
+            f" GROUP BY {day}, currency, status, provider, method, purpose, coalesce(failure_reason, '')) AS grouped"
+        )
+    )
+    return int(written.rowcount or 0)
+
+
+# --- refunds ------------------------------------------------------------------------------------------
+
+
+def refund_payment(
+    *,
+    session: Session,
+    actor: User,
+    payment_id: uuid.UUID,
+    amount_minor: int,
+    reason: str,
+    idempotency_key: str,
+) -> PaymentRefund:
+    """Refund part or all of a succeeded payment through its provider, once per idempotency key.
+
+    Reserves the amount (a ledger hold on the account the payment credited) and books the provider
+    call; `complete_refund` (or its job) finishes it. Same key and request: the first refund.
+    Raises PermissionDenied (not an admin), NotFound, InvalidAmount, NotRefundable (not succeeded),
+    RefundExceedsPayment, InsufficientFunds (the customer spent it), IdempotencyMismatch.
+    """
+    require_payment_manager(actor)
+    amount_minor = require_positive(amount_minor)
+    reason = (reason or "").strip()[:200]
+    payment = _lock(session, payment_id)
+    fingerprint = request_hash({"payment": str(payment.id), "amount": amount_minor, "reason": reason})
+    existing = session.exec(
+        select(PaymentRefund).where(
+            PaymentRefund.payment_id == payment.id, PaymentRefund.idempotency_key == idempotency_key
+        )
+    ).first()
+    if existing is not None:
+        if existing.request_hash != fingerprint:
+            raise IdempotencyMismatch("That idempotency key was used for a different refund.")
+        return existing
+    if PaymentStatus(payment.status) not in REFUNDABLE:
+        raise NotRefundable(status=str(payment.status))
+    if payment.provider not in available_providers():
+        raise NotRefundable(f"Refunds through {payment.provider} are not configured here.", provider=payment.provider)
+    committed = _committed_refunds(session, payment)
+    if committed + amount_minor > payment.amount_minor:
+        raise RefundExceedsPayment(refundable_minor=payment.amount_minor - committed)
+    refund = PaymentRefund(
+        payment_id=payment.id,
+        actor_id=actor.id,
+        amount_minor=amount_minor,
+        currency=payment.currency,
+        reason=reason,
+        idempotency_key=idempotency_key,
+        request_hash=fingerprint,
+    )
+    hold = place_hold(
+        session=session,
+        address=_credited_address(session, payment),
+        currency=Currency(payment.currency),
+        amount_minor=amount_minor,
+        expires_at=None,
+        idempotency_key=f"refund:{refund.id}:hold",
+        kind="refund",
+        description=f"Refund of {payment.reference}",
+    )
+    refund.hold_id = hold.id
+    session.add(refund)
+    record_audit(
+        session=session,
+        action="payment.refund_requested",
+        actor=actor,
+        target_type="payment",
+        target_id=payment.id,
+        data={
+            "reference": payment.reference,
+            "amount_minor": amount_minor,
+            "currency": payment.currency,
+            "reason": reason,
+        },
+    )
+    enqueue_job(
+        session=session,
+        kind="payments.refund",
+        payload={"refund_id": str(refund.id)},
+        dedupe_key=f"payments.refund:{refund.id}",
+    )
+    publish_after_commit(session, STAFF_TOPIC, payment_id=str(payment.id), status=str(payment.status))
+    return refund
+
+
+def complete_refund(*, refund_id: uuid.UUID) -> PaymentRefund:
+    """Ask the provider for a pending refund (outside any transaction), then book its answer.
+
+    Raises NotFound, ProviderUnavailable (the refund stays pending; its job retries with the same key).
+    """
+    with unit_of_work() as session:
+        refund, request, provider = _refund_request(session, refund_id)
+    if request is None:
+        return refund
+    answer = _ask_refund(provider, request)
+    with unit_of_work() as session:
+        return _settle_refund(session, refund_id, answer)
+
+
+@job_handler("payments.refund")
+def refund_job(*, session: Session, payload: dict[str, object]) -> None:
+    """The safety net for `complete_refund`: retried with backoff while the provider is unreachable.
+
+    Runs in the job's own transaction (SQLite allows one writer), so the provider call sits inside it.
+    """
+    refund_id = uuid.UUID(str(payload["refund_id"]))
+    _, request, provider = _refund_request(session, refund_id)
+    if request is not None:
+        _settle_refund(session, refund_id, _ask_refund(provider, request))
+
+
+def list_refunds(*, session: Session, payment: Payment) -> list[PaymentRefund]:
+    return list(
+        session.exec(
+            select(PaymentRefund).where(PaymentRefund.payment_id == payment.id).order_by(col(PaymentRefund.created_at))
+        ).all()
+    )
+
+
+def _committed_refunds(session: Session, payment: Payment) -> int:
+    return sum(
+        refund.amount_minor
+        for refund in list_refunds(session=session, payment=payment)
+        if refund.status != RefundStatus.FAILED
+    )
+
+
+def _credited_address(session: Session, payment: Payment) -> str:
+    """The one account (not a provider's clearing) that the payment's ledger transaction credited."""
+    if payment.ledger_transaction_id is None:
+        raise NotRefundable("This payment never credited anything.")
+    credited = session.exec(
+        select(LedgerAccount.address)
+        .join(LedgerEntry, col(LedgerEntry.account_id) == LedgerAccount.id)
+        .where(LedgerEntry.transaction_id == payment.ledger_transaction_id, col(LedgerEntry.amount_minor) > 0)
+    ).all()
+    targets = sorted({address for address in credited if not address.startswith("provider:")})
+    if len(targets) != 1:
+        raise NotRefundable("This payment was split between accounts; refund it from its own feature.")
+    return targets[0]
+
+
+def _refund_request(session: Session, refund_id: uuid.UUID) -> tuple[PaymentRefund, RefundRequest | None, str]:
+    refund = session.get(PaymentRefund, refund_id)
+    if refund is None:
+        raise NotFound("That refund does not exist.")
+    payment = _get(session, refund.payment_id)
+    if refund.status != RefundStatus.PENDING:
+        return refund, None, payment.provider
+    request = RefundRequest(
+        provider_reference=payment.provider_reference or payment.reference,
+        reference=payment.reference,
+        refund_reference=f"RF-{refund.id.hex[:20].upper()}",
+        amount_minor=refund.amount_minor,
+        currency=Currency(refund.currency),
+        reason=refund.reason,
+        idempotency_key=f"paytime:{refund.id}:refund",
+    )
+    return refund, request, payment.provider
+
+
+def _ask_refund(provider: str, request: RefundRequest) -> ProviderRefund:
+    try:
+        return get_provider(provider).refund(request)
+    except ProviderRefused as error:
+        detail = str(error.details.get("reason") or error.details.get("provider_code") or error.code)
+        return ProviderRefund(provider_refund_reference="", status=ProviderRefundStatus.FAILED, failure_reason=detail)
+
+
+def _settle_refund(session: Session, refund_id: uuid.UUID, answer: ProviderRefund) -> PaymentRefund:
+    """Book the provider's answer once: capture the hold (refunded) or release it (failed)."""
+    refund = session.exec(for_update(select(PaymentRefund).where(PaymentRefund.id == refund_id))).one()
+    if refund.status != RefundStatus.PENDING:
+        return refund  # the job and the inline call raced; the first one booked it
+    payment = _lock(session, refund.payment_id)
+    assert refund.hold_id is not None
+    refund.updated_at = utcnow()
+    refund.provider_reference = answer.provider_refund_reference or None
+    if answer.status is ProviderRefundStatus.FAILED:
+        void_hold(session=session, hold_id=refund.hold_id, idempotency_key=f"refund:{refund.id}:release")
+        refund.status = RefundStatus.FAILED
+        refund.failure_reason = (answer.failure_reason or "refused")[:200]
+        action = "payment.refund_failed"
+        publish_after_commit(session, STAFF_TOPIC, payment_id=str(payment.id), status=str(payment.status))
+    else:
+        captured = capture_hold(
+            session=session,
+            hold_id=refund.hold_id,
+            amount_minor=refund.amount_minor,
+            destination=f"provider:{payment.provider}:clearing",
+            idempotency_key=f"refund:{refund.id}:capture",
+            description=f"Refund of {payment.reference}",
+            metadata={"payment_id": str(payment.id), "refund_id": str(refund.id)},
+        )
+        refund.ledger_transaction_id = captured.id
+        refund.status = RefundStatus.SUCCEEDED
+        fully = payment.refunded_minor + refund.amount_minor >= payment.amount_minor
+        _move(
+            session,
+            payment,
+            PaymentStatus.REFUNDED if fully else PaymentStatus.PARTIALLY_REFUNDED,
+            source="refund",
+            reason=refund.reason or None,
+            refunded_delta=refund.amount_minor,
+        )
+        action = "payment.refunded"
+    record_audit(
+        session=session,
+        action=action,
+        actor=session.get(User, refund.actor_id) if refund.actor_id else None,
+        target_type="payment",
+        target_id=payment.id,
+        data={"reference": payment.reference, "amount_minor": refund.amount_minor, "refund_id": str(refund.id)},
+    )
+    return refund
 
 
 # --- the mock provider's hosted page ---------------------------------------------------------------

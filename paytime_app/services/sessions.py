@@ -25,6 +25,7 @@ from paytime_app.errors import AuthenticationRequired, NotFound
 from paytime_app.models.base import utcnow
 from paytime_app.models.sessions import SessionKind, UserSession
 from paytime_app.models.users import User
+from paytime_app.services.access import STAFF_READERS
 from paytime_app.services.crypto import digest_token, new_token
 
 T = TypeVar("T")
@@ -36,6 +37,8 @@ REFRESH_TOKEN_LIFETIME = timedelta(days=30)
 # Writing last_seen on every websocket event would turn reads into writes; once a minute is enough.
 TOUCH_INTERVAL = timedelta(minutes=1)
 REFRESH_REUSE_GRACE = timedelta(seconds=10)
+# Staff dashboards show staff sign-ins (and sign-outs, from "sessions.ended") as they happen.
+STAFF_SIGNED_IN = "staff.signed_in"
 
 
 class SessionExpired(AuthenticationRequired):
@@ -77,6 +80,8 @@ def start_browser_session(*, session: Session, user: User, client: ClientInfo) -
     )
     session.add(record)
     session.flush()
+    if user.role in STAFF_READERS:
+        publish_after_commit(session, STAFF_SIGNED_IN, session_id=str(record.id))
     return IssuedSession(record=record, token=token)
 
 

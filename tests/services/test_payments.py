@@ -425,10 +425,11 @@ def test_webhook_success_tells_open_tabs_after_commit(user, published):
     signed = settle(payment, SUCCEEDED)
     deliver(signed)
     assert published == [
-        {"topic": "payment.updated", "user_id": str(user.id), "payment_id": str(payment.id), "status": "succeeded"}
+        {"topic": "payment.updated", "user_id": str(user.id), "payment_id": str(payment.id), "status": "succeeded"},
+        {"topic": "payments.staff", "payment_id": str(payment.id), "status": "succeeded"},
     ]
     deliver(signed)  # a duplicate tells nobody anything new
-    assert len(published) == 1
+    assert len(published) == 2
 
 
 def test_webhook_cancelled_outcome_cancels_without_credit(user):

@@ -44,6 +44,7 @@ from paytime_app.state.ious import IousState
 from paytime_app.state.mailbox import MailboxState
 from paytime_app.state.notifications import NotificationsState
 from paytime_app.state.organizer import AdminSellersState, OrganizerEventState, OrganizerState, SellState
+from paytime_app.state.payments_admin import PaymentsDashboardState
 from paytime_app.state.transfers import TransfersState
 from paytime_app.state.wallet import WalletState
 from tests.state.harness import make_state, run_handler
@@ -81,6 +82,7 @@ SHOWN = {
     OrganizerEventState: ("event", "sales", "coupons", "bookings", "notice"),
     AdminSellersState: ("rows", "notice"),
     EventState: ("types", "error"),
+    PaymentsDashboardState: ("rows", "cards", "activity", "detail", "timeline", "revenue_chart", "method_chart"),
 }
 
 
@@ -203,6 +205,23 @@ def protected_calls(
             "reset_two_factor": (str(victim.id),),
         },
         AuditLogState: {"load_audit_log": (), "search": ({"q": ""},), "go_to_page": (1,)},
+        PaymentsDashboardState: {
+            "load_dashboard": (),
+            "refresh": (),
+            "apply_filters": ({"q": "victim", "status": "succeeded"},),
+            "clear_filters": (),
+            "sort_by": ("amount",),
+            "set_page_size": ("50",),
+            "go_to_page": (2,),
+            "set_chart_days": ("90",),
+            "open_payment": (victim_payment_id,),
+            "close_drawer": (),
+            "set_drawer_open": (False,),
+            "submit_refund": ({"amount": "50", "reason": "hostile"},),
+            "submit_note": ({"note": "hostile"},),
+            "send_to_reconciliation": (),
+            "start_export": (),
+        },
     }
 
 
@@ -280,6 +299,7 @@ def callers(people: dict) -> dict[str, dict[type, str | None]]:
         AuditLogState: people["customer"][1],
         AdminSellersState: people["customer"][1],
         OrganizerState: people["customer"][1],
+        PaymentsDashboardState: people["customer"][1],
     }
     return {"anonymous": anonymous, "wrong_role": customer}
 
@@ -398,3 +418,49 @@ def test_transfer_to_a_non_friend_is_refused_in_words(people):
     asyncio.run(run_handler(state, "submit_transfer", {"to_user_id": str(victim.id), "amount": "5", "currency": "NGN"}))
     assert state.error == "You can only do that with a friend. Send them a friend request first."
     assert snapshot() == before
+
+
+def test_viewer_reads_payments_dashboard_but_every_change_is_refused(people):
+    victim, _token, _session = people["victim"]
+    payment = in_transaction(
+        create_payment,
+        actor=victim,
+        purpose=PaymentPurpose.WALLET_TOPUP,
+        amount_minor=5_000,
+        currency="NGN",
+        provider="mock",
+        idempotency_key="victim-key-2",
+    )
+    before = snapshot()
+    state = make_state(PaymentsDashboardState, session_token=people["viewer"][1])
+    asyncio.run(run_handler(state, "load_dashboard"))
+    assert [row["reference"] for row in state.rows] == [payment.reference]
+    asyncio.run(run_handler(state, "open_payment", str(payment.id)))
+    assert state.detail["reference"] == payment.reference
+    assert not state.can_change
+    for name, args in (
+        ("submit_refund", ({"amount": "50", "reason": "x"},)),
+        ("submit_note", ({"note": "x"},)),
+        ("send_to_reconciliation", ()),
+    ):
+        state.action_error = ""
+        asyncio.run(run_handler(state, name, *args))
+        assert state.action_error, f"{name} gave the viewer no refusal"
+    assert snapshot() == before
+
+
+def test_customer_cannot_open_a_payment_in_the_dashboard(people):
+    victim, _token, _session = people["victim"]
+    payment = in_transaction(
+        create_payment,
+        actor=victim,
+        purpose=PaymentPurpose.WALLET_TOPUP,
+        amount_minor=5_000,
+        currency="NGN",
+        provider="mock",
+        idempotency_key="victim-key-3",
+    )
+    state = make_state(PaymentsDashboardState, session_token=people["customer"][1])
+    asyncio.run(run_handler(state, "open_payment", str(payment.id)))
+    assert not state.detail
+    assert not state.drawer_open

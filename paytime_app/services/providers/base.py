@@ -59,6 +59,35 @@ class ProviderPayment:
 
 
 @dataclass(frozen=True)
+class RefundRequest:
+    """Send part or all of a collected payment back to the payer.
+
+    `idempotency_key` is derived from our stored refund (its id), so a retried call refunds once.
+    """
+
+    provider_reference: str
+    reference: str
+    refund_reference: str
+    amount_minor: int
+    currency: Currency
+    reason: str
+    idempotency_key: str
+
+
+class ProviderRefundStatus(StrEnum):
+    PENDING = "pending"  # accepted; the money is on its way back (card refunds take days)
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class ProviderRefund:
+    provider_refund_reference: str
+    status: ProviderRefundStatus
+    failure_reason: str | None = None
+
+
+@dataclass(frozen=True)
 class WebhookEvent:
     event_id: str
     event_type: str
@@ -104,6 +133,13 @@ class PaymentProvider(Protocol):
 
         `expected` is what our payment record asks for; a payment the provider reports as succeeded
         for another reference, amount or currency comes back FAILED (see `check_payment`).
+        """
+        ...
+
+    def refund(self, request: RefundRequest) -> ProviderRefund:
+        """Refund `amount_minor` of a succeeded payment, once per idempotency key.
+
+        Raises ProviderUnavailable (worth retrying with the same key), ProviderRefused (final).
         """
         ...
 

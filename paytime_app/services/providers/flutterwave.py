@@ -30,7 +30,10 @@ from paytime_app.services.providers.base import (
     CheckoutSession,
     ProviderPayment,
     ProviderPaymentStatus,
+    ProviderRefund,
+    ProviderRefundStatus,
     ProviderRefused,
+    RefundRequest,
     WebhookEvent,
     WebhookRejected,
     check_payment,
@@ -179,6 +182,45 @@ class FlutterwaveProvider:
                 currency=None,
             )
         return check_payment(_payment(data), reference=reference, expected=expected)
+
+    def refund(self, request: RefundRequest) -> ProviderRefund:
+        """Find the paid transaction for our tx_ref, then `POST /v3/transactions/{id}/refund`.
+
+        Flutterwave's refund takes no idempotency key, so it is never retried after it may have
+        been sent (a lost answer surfaces as ProviderUnavailable for support to check, never as a
+        second refund). Raises ProviderRefused, ProviderUnavailable.
+        """
+        try:
+            paid = self._api(
+                "GET", "/v3/transactions/verify_by_reference", "refund", params={"tx_ref": request.reference}
+            )
+        except _NotFound:
+            raise ProviderRefused(provider=SLUG, reason="nothing_paid") from None
+        if str(paid.get("status") or "").lower() != "successful":
+            raise ProviderRefused(provider=SLUG, reason="nothing_paid")
+        headers = {"Authorization": f"Bearer {self._secret_key}", "Content-Type": "application/json"}
+        body = json_with_major_amount(
+            request.amount_minor,
+            Currency(request.currency),
+            {"comments": f"{request.refund_reference}: {request.reason}"},
+        )
+
+        def attempt() -> dict[str, Any]:
+            path = f"/v3/transactions/{int(paid['id'])}/refund"
+            return _answer(send(self.http, "POST", path, headers=headers, content=body), "refund")
+
+        data = call_provider(SLUG, "refund", attempt, idempotent=False, policy=self.policy)
+        raw_status = str(data.get("status") or "").lower()
+        status = {
+            "completed": ProviderRefundStatus.SUCCEEDED,
+            "successful": ProviderRefundStatus.SUCCEEDED,
+            "failed": ProviderRefundStatus.FAILED,
+        }.get(raw_status, ProviderRefundStatus.PENDING)
+        return ProviderRefund(
+            provider_refund_reference=str(data.get("id") or request.refund_reference),
+            status=status,
+            failure_reason="refund_failed" if status is ProviderRefundStatus.FAILED else None,
+        )
 
 
 def _answer(response: httpx.Response, operation: str) -> dict[str, Any]:

@@ -41,6 +41,10 @@ from paytime_app.services.providers.base import (
     CheckoutSession,
     ProviderPayment,
     ProviderPaymentStatus,
+    ProviderRefund,
+    ProviderRefundStatus,
+    ProviderRefused,
+    RefundRequest,
     WebhookEvent,
     WebhookRejected,
     check_payment,
@@ -79,12 +83,18 @@ class MockStore(Protocol):
         """Record a final outcome unless one is recorded already; return the checkout as it now stands."""
         ...
 
+    def refund(self, provider_reference: str, amount_minor: int, *, idempotency_key: str) -> str | None:
+        """Record a refund once per key; returns its id, or None when the checkout is not paid or the
+        refunds would exceed its amount."""
+        ...
+
 
 class MemoryMockStore:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._checkouts: dict[str, MockCheckout] = {}
         self._by_key: dict[str, str] = {}
+        self._refunds: dict[str, tuple[str, str, int]] = {}  # key -> (refund id, checkout, amount)
 
     def add(self, checkout: MockCheckout, *, idempotency_key: str) -> MockCheckout:
         with self._lock:
@@ -106,6 +116,20 @@ class MemoryMockStore:
                 return checkout
             checkout = self._checkouts[provider_reference] = replace(checkout, status=outcome)
             return checkout
+
+    def refund(self, provider_reference: str, amount_minor: int, *, idempotency_key: str) -> str | None:
+        with self._lock:
+            if idempotency_key in self._refunds:
+                return self._refunds[idempotency_key][0]
+            checkout = self._checkouts.get(provider_reference)
+            if checkout is None or checkout.status != ProviderPaymentStatus.SUCCEEDED:
+                return None
+            refunded = sum(amount for _, ref, amount in self._refunds.values() if ref == provider_reference)
+            if refunded + amount_minor > checkout.amount_minor:
+                return None
+            refund_id = f"mock_re_{secrets.token_hex(8)}"
+            self._refunds[idempotency_key] = (refund_id, provider_reference, amount_minor)
+            return refund_id
 
 
 class RedisMockStore:
@@ -164,6 +188,38 @@ class RedisMockStore:
             )
         )
         return self.get(provider_reference)
+
+    # Checked and recorded in one Lua script, so two refunds racing cannot together exceed the amount.
+    _REFUND_SCRIPT = """
+    local existing = redis.call('GET', KEYS[1])
+    if existing then return existing end
+    local refunded = tonumber(redis.call('GET', KEYS[2]) or '0')
+    local amount = tonumber(ARGV[1])
+    if refunded + amount > tonumber(ARGV[2]) then return false end
+    redis.call('SET', KEYS[2], refunded + amount, 'EX', ARGV[4])
+    redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[4])
+    return ARGV[3]
+    """
+
+    def refund(self, provider_reference: str, amount_minor: int, *, idempotency_key: str) -> str | None:
+        checkout = self.get(provider_reference)
+        if checkout is None or checkout.status != ProviderPaymentStatus.SUCCEEDED:
+            existing = self._run(lambda: self.client.get(f"{self.prefix}refund:{idempotency_key}"))
+            return existing.decode() if existing else None
+        refund_id = f"mock_re_{secrets.token_hex(8)}"
+        answer = self._run(
+            lambda: self.client.eval(
+                self._REFUND_SCRIPT,
+                2,
+                f"{self.prefix}refund:{idempotency_key}",
+                f"{self.prefix}refunded:{provider_reference}",
+                amount_minor,
+                checkout.amount_minor,
+                refund_id,
+                STORE_TTL_SECONDS,
+            )
+        )
+        return answer.decode() if isinstance(answer, bytes) else answer
 
 
 # One store per process when there is no Redis, shared by every MockProvider instance.
@@ -330,6 +386,30 @@ class MockProvider:
             currency=checkout.currency,
         )
         return check_payment(payment, reference=reference, expected=expected)
+
+    # -- refunds ----------------------------------------------------------------------------------
+
+    def refund(self, request: RefundRequest) -> ProviderRefund:
+        """Refund a paid mock checkout, once per idempotency key, never beyond its amount.
+
+        Raises ProviderRefused (not paid, unknown, or more than is left), ProviderUnavailable.
+        """
+        refund_id = call_provider(
+            SLUG,
+            "refund",
+            lambda: self.store.refund(
+                request.provider_reference, request.amount_minor, idempotency_key=request.idempotency_key
+            ),
+            idempotent=True,
+            policy=self.policy,
+        )
+        if refund_id is None:
+            raise _refund_refused()
+        return ProviderRefund(provider_refund_reference=refund_id, status=ProviderRefundStatus.SUCCEEDED)
+
+
+def _refund_refused() -> ProviderRefused:
+    return ProviderRefused(provider=SLUG, reason="refund_not_possible")
 
 
 def _parse_signature_header(header: str) -> tuple[int, list[str]]:

@@ -8,6 +8,7 @@
 - **Idempotency**: `paymentReference` is our payment reference, stable across retries, and Monnify
   refuses a second transaction with a paymentReference it has seen; so a retried init cannot create
   a second charge, and it is retried like an idempotent call.
+- **Refunds**: `POST /api/v1/refunds/initiate-refund` with our refund reference as `refundReference`.
 - **Webhooks**: `monnify-signature` is the hex HMAC-SHA512 of the raw body keyed with the secret
   key, compared in constant time. Monnify events carry no id; ours is event type, transaction
   reference and status, so a redelivery is a duplicate and a later status change is a new event.
@@ -33,13 +34,16 @@ from urllib.parse import quote
 
 import httpx
 
-from paytime_app.money import Currency, Money, UnsupportedCurrency
+from paytime_app.money import Currency, Money, UnsupportedCurrency, from_minor
 from paytime_app.services.providers.base import (
     CheckoutRequest,
     CheckoutSession,
     ProviderPayment,
     ProviderPaymentStatus,
+    ProviderRefund,
+    ProviderRefundStatus,
     ProviderRefused,
+    RefundRequest,
     WebhookEvent,
     WebhookRejected,
     check_payment,
@@ -220,6 +224,46 @@ class MonnifyProvider:
                 "GET", "/api/v2/merchant/transactions/query", "fetch_payment", params={"paymentReference": reference}
             )
         return check_payment(_payment(body), reference=reference, expected=expected)
+
+    # -- refunds ----------------------------------------------------------------------------------
+
+    def refund(self, request: RefundRequest) -> ProviderRefund:
+        """Initiate a refund keyed by our refund reference (Monnify refuses a reference twice, so a
+        retry after a lost answer finds the first refund instead). Raises ProviderRefused, ProviderUnavailable.
+        """
+        amount = format(from_minor(request.amount_minor, Currency(request.currency)), "f")
+        fields = json.dumps(
+            {
+                "transactionReference": request.provider_reference,
+                "refundReference": request.refund_reference,
+                "refundReason": request.reason or "Refund",
+                "customerNote": f"Refund for {request.reference}",
+            },
+            separators=(",", ":"),
+        )
+        content = (fields[:-1] + f',"refundAmount":{amount}}}').encode()
+        try:
+            body = self._api("POST", "/api/v1/refunds/initiate-refund", "refund", content=content)
+        except ProviderRefused:
+            path = f"/api/v1/refunds/{quote(request.refund_reference, safe='')}"
+            try:
+                body = self._api("GET", path, "refund_status")
+            except ProviderRefused:
+                raise ProviderRefused(provider=SLUG, reason="refund_refused") from None
+        status = _REFUND_STATUSES.get(str(body.get("refundStatus") or "").upper(), ProviderRefundStatus.PENDING)
+        return ProviderRefund(
+            provider_refund_reference=str(body.get("refundReference") or request.refund_reference),
+            status=status,
+            failure_reason="refund_failed" if status is ProviderRefundStatus.FAILED else None,
+        )
+
+
+_REFUND_STATUSES = {
+    "COMPLETED": ProviderRefundStatus.SUCCEEDED,
+    "PENDING": ProviderRefundStatus.PENDING,
+    "IN_PROGRESS": ProviderRefundStatus.PENDING,
+    "FAILED": ProviderRefundStatus.FAILED,
+}
 
 
 def _answer(response: httpx.Response, operation: str) -> dict[str, Any]:

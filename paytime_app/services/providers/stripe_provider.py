@@ -1,5 +1,7 @@
 """The `stripe` provider: a Checkout Session redirect, `stripe.Webhook` signatures, Session retrieve to verify.
 
+Refunds go through the session's PaymentIntent with `Refund.create` and our idempotency key.
+
 The SDK talks to STRIPE_API_BASE when set (tests point it at a fake API on loopback) through its own
 requests-based HTTP client with our timeouts. The SDK's built-in retries are off: retries, backoff
 and the circuit breaker come from `resilience.call_provider`, the same for every provider, and the
@@ -29,7 +31,10 @@ from paytime_app.services.providers.base import (
     CheckoutSession,
     ProviderPayment,
     ProviderPaymentStatus,
+    ProviderRefund,
+    ProviderRefundStatus,
     ProviderRefused,
+    RefundRequest,
     WebhookEvent,
     WebhookRejected,
     check_payment,
@@ -173,6 +178,47 @@ class StripeProvider:
         session = self._call("fetch_payment", lambda: self.client.v1.checkout.sessions.retrieve(provider_reference))
         payment = _session_payment(session.to_dict())
         return check_payment(payment, reference=reference, expected=expected)
+
+    def refund(self, request: RefundRequest) -> ProviderRefund:
+        """Refund through the session's PaymentIntent (`Refund.create`, our idempotency key on every try).
+
+        Raises ProviderRefused (e.g. nothing was paid, or more than is left), ProviderUnavailable.
+        """
+        session = self._call("refund", lambda: self.client.v1.checkout.sessions.retrieve(request.provider_reference))
+        payment_intent = session.to_dict().get("payment_intent")
+        if isinstance(payment_intent, dict):
+            payment_intent = payment_intent.get("id")
+        if not payment_intent:
+            raise ProviderRefused(provider=SLUG, reason="nothing_paid")
+        params: dict[str, Any] = {
+            "payment_intent": str(payment_intent),
+            "amount": request.amount_minor,
+            "reason": "requested_by_customer",
+            "metadata": {"reference": request.reference, "refund_reference": request.refund_reference},
+        }
+        refund = self._call(
+            "refund",
+            lambda: self.client.v1.refunds.create(
+                params,  # type: ignore[arg-type]
+                {"idempotency_key": request.idempotency_key},
+            ),
+        )
+        answer = refund.to_dict()
+        status = _REFUND_STATUSES.get(str(answer.get("status")), ProviderRefundStatus.PENDING)
+        return ProviderRefund(
+            provider_refund_reference=str(refund.id),
+            status=status,
+            failure_reason=answer.get("failure_reason") if status is ProviderRefundStatus.FAILED else None,
+        )
+
+
+_REFUND_STATUSES = {
+    "succeeded": ProviderRefundStatus.SUCCEEDED,
+    "pending": ProviderRefundStatus.PENDING,
+    "requires_action": ProviderRefundStatus.PENDING,
+    "failed": ProviderRefundStatus.FAILED,
+    "canceled": ProviderRefundStatus.FAILED,
+}
 
 
 def _with_query(url: str, query: str) -> str:
