@@ -8,7 +8,18 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, Column, Date, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlmodel import Field
 
 from paytime_app.models.base import TableBase, timestamp_field, utcnow
@@ -154,11 +165,17 @@ class PaymentNote(TableBase, table=True):
     body: str = Field(sa_column=Column(Text, nullable=False))
 
 
+TOTAL_SHARDS = 16
+
+
 class PaymentDailyTotal(TableBase, table=True):
     """Payments counted and summed per UTC day and dimension, kept in step by the payment service.
 
     The dashboard's stats and totals read these few thousand rows instead of scanning every payment,
     whenever the filters are ones this table can answer (all but text search and amount range).
+    Each key is split over `TOTAL_SHARDS` rows (a payment always counts in the shard of its id):
+    otherwise every payment of a day would queue on one row until its transaction commits.
+    Readers sum over shards.
     """
 
     __tablename__ = "payment_daily_total"
@@ -171,6 +188,7 @@ class PaymentDailyTotal(TableBase, table=True):
             "method",
             "purpose",
             "failure_reason",
+            "shard",
             name="uq_payment_daily_total_key",
         ),
     )
@@ -185,3 +203,4 @@ class PaymentDailyTotal(TableBase, table=True):
     count: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     amount_minor: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     refunded_minor: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    shard: int = Field(default=0, sa_column=Column(SmallInteger, nullable=False, server_default="0"))

@@ -43,6 +43,7 @@ from paytime_app.errors import Conflict, DomainError, NotFound, ServiceUnavailab
 from paytime_app.models.base import utcnow
 from paytime_app.models.ledger import LedgerAccount, LedgerEntry
 from paytime_app.models.payments import (
+    TOTAL_SHARDS,
     Payment,
     PaymentDailyTotal,
     PaymentPurpose,
@@ -612,15 +613,15 @@ def _move(
     publish_after_commit(session, STAFF_TOPIC, payment_id=str(payment.id), status=str(target))
 
 
-_TOTAL_KEY = ("day", "currency", "status", "provider", "method", "purpose", "failure_reason")
+_TOTAL_KEY = ("day", "currency", "status", "provider", "method", "purpose", "failure_reason", "shard")
 
 
 def _tally(session: Session, payment: Payment, sign: int) -> None:
     """Add (+1) or take away (-1) the payment as it now stands in its day's totals, in this transaction.
 
-    An upsert on the totals' unique key: concurrent payments on one day serialise on that row only
-    for the rest of their transaction, and statuses move forward only, so two transactions never
-    take the same pair of rows in opposite orders.
+    An upsert on the totals' unique key, in the payment's own shard: only payments of one day that
+    share a shard serialise on a row for the rest of their transaction, and statuses move forward
+    only, so two transactions never take the same pair of rows in opposite orders.
     """
     table = PaymentDailyTotal.__table__  # type: ignore[attr-defined]
     values = {
@@ -636,6 +637,7 @@ def _tally(session: Session, payment: Payment, sign: int) -> None:
         "count": sign,
         "amount_minor": sign * payment.amount_minor,
         "refunded_minor": sign * payment.refunded_minor,
+        "shard": payment.id.int % TOTAL_SHARDS,
     }
     insert = postgresql_insert if is_postgresql(session) else sqlite_insert
     statement = insert(table).values(**values)
