@@ -221,6 +221,14 @@ def create_booking_payment(
     )
 
 
+# What the payer's money goes to, as the dashboard's "receiver" column says it.
+_RECEIVED_INTO = {
+    PaymentPurpose.WALLET_TOPUP: "wallet",
+    PaymentPurpose.CALL_CREDITS: "call credits",
+    PaymentPurpose.BOOKING: "booking",
+}
+
+
 def _create_payment(
     *,
     session: Session,
@@ -259,7 +267,7 @@ def _create_payment(
         currency=str(money_currency),
         idempotency_key=idempotency_key,
         request_hash=fingerprint,
-        receiver=f"{actor.display_name} ({'wallet' if purpose == PaymentPurpose.WALLET_TOPUP else 'call credits'})",
+        receiver=f"{actor.display_name} ({_RECEIVED_INTO[purpose]})",
     )
     payment.description = _describe(payment)
     payment.search_text = payment_search_text(payment, customer=actor)
