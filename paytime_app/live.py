@@ -3,7 +3,7 @@
 Each worker knows only the tabs connected to it; bus messages reach every worker (through Redis
 when configured), and each acts on its own tabs. A tab is forgotten when its session ends.
 
-Two ways to push:
+Three ways to push:
 - Per user (`refresh_on`): the user's own tabs run a handler that re-reads their data.
 - Per topic room (`broadcast_on` + `join_room`): for hot public topics (seats left on an event,
   a dashboard), every tab viewing `topic:key` sits in a socket.io room on its worker. When a bus
@@ -11,6 +11,11 @@ Two ways to push:
   emits it to the room in one call, at most once per BROADCAST_INTERVAL per room and only when the
   delta changed (DESIGN.md section 2: rx.SharedState and per-token modify_state do not scale). The
   delta is display-only; pages re-read from the database on load.
+- Per user room (`push_to_user_on`): the same mechanism for bursts of personal events. A signed-in
+  tab joins `user:{user_id}` (`join_user_room`, with the user id from its server-side session, never
+  from the client) and leaves it when that session ends. A message for a user makes each worker with
+  a tab of that user build the user's delta once and emit it, with client-side events (a toast), in
+  one call to the room: no per-tab round trip, no per-tab session check.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import reflex as rx
@@ -34,6 +39,8 @@ logger = logging.getLogger("paytime.live")
 
 _tabs_by_session: defaultdict[str, set[str]] = defaultdict(set)
 _tabs_by_user: defaultdict[str, set[str]] = defaultdict(set)
+# session id -> (socket id, user id) of its tabs, to take them out of their user room when it ends.
+_sockets_by_session: defaultdict[str, set[tuple[str, str]]] = defaultdict(set)
 # topic -> the state event a user's open tabs run when a message about them arrives.
 _refreshers: dict[str, list[Any]] = defaultdict(list)
 
@@ -43,10 +50,12 @@ def refresh_on(topic: str, handler: Any) -> None:
     _refreshers[topic].append(handler)
 
 
-def watch_tab(*, client_token: str, session_id: str, user_id: str) -> None:
+def watch_tab(*, client_token: str, session_id: str, user_id: str, sid: str = "") -> None:
     if client_token:
         _tabs_by_session[session_id].add(client_token)
         _tabs_by_user[user_id].add(client_token)
+    if sid:
+        _sockets_by_session[session_id].add((sid, user_id))
 
 
 async def _send(app: rx.App, client_token: str, events: list[Any]) -> None:
@@ -56,12 +65,33 @@ async def _send(app: rx.App, client_token: str, events: list[Any]) -> None:
     await namespace.emit_update(StateUpdate(events=Event.from_event_type(events)), client_token)
 
 
-# --- topic rooms ----------------------------------------------------------------------------------
+# --- rooms: topic rooms and user rooms -------------------------------------------------------------
 
 BROADCAST_INTERVAL = 0.25  # seconds between two emits to one room, at most
-# topic -> (the message field naming the room's key, build the delta for a key; None sends nothing)
+SENDER_IDLE_SECONDS = 300  # a room's throttle record is forgotten after this long without a message
 DeltaBuilder = Callable[[str], dict[str, dict[str, Any]] | None]
-_broadcasters: dict[str, tuple[str, DeltaBuilder]] = {}
+
+
+@dataclass(frozen=True)
+class Push:
+    """One room emit: a ready-made state delta, and client-side events (a toast) that ride along."""
+
+    delta: dict[str, dict[str, Any]]
+    events: list[Any] = field(default_factory=list)
+
+
+# Build what a room gets from its key and the messages coalesced into this send; None sends nothing.
+PushBuilder = Callable[[str, list[bus.Message]], Push | None]
+
+
+@dataclass(frozen=True)
+class _Broadcaster:
+    key_field: str  # the message field naming the room's key
+    room: Callable[[str], str]
+    build: PushBuilder
+
+
+_broadcasters: dict[str, _Broadcaster] = {}
 _app: rx.App | None = None
 
 
@@ -70,13 +100,19 @@ class _RoomSender:
     last_sent: float = 0.0
     pending: bool = False
     last_delta: dict[str, Any] | None = None
+    messages: list[bus.Message] = field(default_factory=list)
 
 
-_senders: dict[str, _RoomSender] = {}
+_senders: dict[tuple[str, str], _RoomSender] = {}
+_last_pruned = 0.0
 
 
 def room_name(topic: str, key: str) -> str:
     return f"topic:{topic}:{key}"
+
+
+def user_room(user_id: str) -> str:
+    return f"user:{user_id}"
 
 
 def broadcast_on(topic: str, *, key_field: str, build_delta: DeltaBuilder) -> None:
@@ -84,13 +120,31 @@ def broadcast_on(topic: str, *, key_field: str, build_delta: DeltaBuilder) -> No
 
     `build_delta` runs in a thread (it may read the database) once per worker per send.
     """
-    _broadcasters[topic] = (key_field, build_delta)
+
+    def build(key: str, _messages: list[bus.Message]) -> Push | None:
+        delta = build_delta(key)
+        return None if delta is None else Push(delta)
+
+    _broadcasters[topic] = _Broadcaster(key_field, lambda key: room_name(topic, key), build)
+
+
+def push_to_user_on(topic: str, build: PushBuilder) -> None:
+    """When `topic` arrives for a user, send `build(user_id, messages)` to the user's room on every worker.
+
+    `build` runs in a thread once per worker per send, only on workers where the user has a tab;
+    `messages` are the ones coalesced into that send (a burst within BROADCAST_INTERVAL).
+    """
+    _broadcasters[topic] = _Broadcaster("user_id", user_room, build)
+
+
+def _namespace() -> Any:
+    return _app.event_namespace if _app is not None else None
 
 
 async def join_room(*, topic: str, key: str, sid: str, leave: str = "") -> str:
     """Put the tab with socket id `sid` in the room of `topic:key` (leaving `leave`); returns the room."""
     room = room_name(topic, key)
-    namespace = _app.event_namespace if _app is not None else None
+    namespace = _namespace()
     if namespace is None or not sid:
         return room
     if leave and leave != room:
@@ -99,10 +153,48 @@ async def join_room(*, topic: str, key: str, sid: str, leave: str = "") -> str:
     return room
 
 
-async def _broadcast(app: rx.App, topic: str, key: str) -> None:
-    """Throttled, change-only emit of one ready-made delta to a room on this worker."""
-    room = room_name(topic, key)
-    sender = _senders.setdefault(room, _RoomSender())
+async def join_user_room(*, user_id: str, sid: str) -> None:
+    """Put the tab with socket id `sid` in its user's room. `user_id` must come from the tab's session."""
+    namespace = _namespace()
+    if namespace is not None and sid and user_id:
+        await namespace.enter_room(sid, user_room(user_id))
+
+
+async def leave_user_room(*, user_id: str, sid: str) -> None:
+    namespace = _namespace()
+    if namespace is not None and sid and user_id:
+        await namespace.leave_room(sid, user_room(user_id))
+
+
+def _has_members(namespace: Any, room: str) -> bool:
+    """Whether a tab on this worker is in `room` (socket.io forgets disconnected sockets itself)."""
+    manager = getattr(getattr(namespace, "server", None), "manager", None)
+    if manager is None:
+        return True  # cannot tell: send
+    return next(iter(manager.get_participants(namespace.namespace, room)), None) is not None
+
+
+def _prune_senders(now: float) -> None:
+    global _last_pruned
+    if now - _last_pruned < SENDER_IDLE_SECONDS:
+        return
+    _last_pruned = now
+    for name, sender in list(_senders.items()):
+        if not sender.pending and now - sender.last_sent > SENDER_IDLE_SECONDS:
+            del _senders[name]
+
+
+async def _broadcast(app: rx.App, topic: str, key: str, message: bus.Message) -> None:
+    """Throttled, change-only emit of one ready-made delta to a room on this worker.
+
+    Messages arriving while a send is due join it (it builds after the wait, so it carries the latest
+    value); one arriving during a build starts the next send: the last value is never dropped.
+    """
+    broadcaster = _broadcasters[topic]
+    room = broadcaster.room(key)
+    _prune_senders(time.monotonic())
+    sender = _senders.setdefault((topic, room), _RoomSender())
+    sender.messages.append(message)
     if sender.pending:
         return  # a send is already due; it will read the latest value
     sender.pending = True
@@ -113,20 +205,22 @@ async def _broadcast(app: rx.App, topic: str, key: str) -> None:
     finally:
         sender.pending = False
     sender.last_sent = time.monotonic()
-    _key_field, build = _broadcasters[topic]
-    delta = await asyncio.to_thread(build, key)
-    if delta is None or delta == sender.last_delta:
-        return
-    sender.last_delta = delta
+    messages, sender.messages = sender.messages, []
     namespace = app.event_namespace
-    if namespace is not None:
-        await namespace.emit(str(SocketEvent.EVENT), StateUpdate(delta=delta), to=room)
+    if namespace is None or not _has_members(namespace, room):
+        return
+    push = await asyncio.to_thread(broadcaster.build, key, messages)
+    if push is None or (push.delta == sender.last_delta and not push.events):
+        return
+    sender.last_delta = push.delta
+    update = StateUpdate(delta=push.delta, events=Event.from_event_type(push.events))
+    await namespace.emit(str(SocketEvent.EVENT), update, to=room)
 
 
 async def _on_message(app: rx.App, message: bus.Message) -> None:
     broadcaster = _broadcasters.get(str(message.get("topic")))
-    if broadcaster is not None and message.get(broadcaster[0]):
-        await _broadcast(app, str(message["topic"]), str(message[broadcaster[0]]))
+    if broadcaster is not None and message.get(broadcaster.key_field):
+        await _broadcast(app, str(message["topic"]), str(message[broadcaster.key_field]), message)
         return
     handlers = _refreshers.get(str(message.get("topic")), [])
     if handlers and message.get("user_id"):
@@ -136,6 +230,10 @@ async def _on_message(app: rx.App, message: bus.Message) -> None:
     if message.get("topic") == "sessions.ended":
         expired = rx.redirect(f"{routes.SIGN_IN}?notice=session_expired")
         for session_id in message.get("session_ids", []):
+            namespace = app.event_namespace
+            for sid, user_id in _sockets_by_session.pop(session_id, set()):
+                if namespace is not None:
+                    await namespace.leave_room(sid, user_room(user_id))
             for client_token in _tabs_by_session.pop(session_id, set()):
                 for tabs in _tabs_by_user.values():
                     tabs.discard(client_token)
