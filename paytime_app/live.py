@@ -16,6 +16,9 @@ Three ways to push:
   from the client) and leaves it when that session ends. A message for a user makes each worker with
   a tab of that user build the user's delta once and emit it, with client-side events (a toast), in
   one call to the room: no per-tab round trip, no per-tab session check.
+
+Builds are batched per topic: the rooms that are due while a build runs are built together next
+(one database round trip for a burst of messages to many users), then each room gets its own emit.
 """
 
 from __future__ import annotations
@@ -80,8 +83,9 @@ class Push:
     events: list[Any] = field(default_factory=list)
 
 
-# Build what a room gets from its key and the messages coalesced into this send; None sends nothing.
-PushBuilder = Callable[[str, list[bus.Message]], Push | None]
+# Build what rooms get: room key -> the messages coalesced into its send, to room key -> its Push
+# (a key left out sends nothing). One call builds every room due at that moment.
+PushBuilder = Callable[[dict[str, list[bus.Message]]], dict[str, Push]]
 
 
 @dataclass(frozen=True)
@@ -91,7 +95,15 @@ class _Broadcaster:
     build: PushBuilder
 
 
+@dataclass
+class _BuildQueue:
+    waiting: list[tuple[str, list[bus.Message], asyncio.Future]] = field(default_factory=list)
+    running: bool = False
+    task: asyncio.Task | None = None  # held so it is not garbage-collected while it runs
+
+
 _broadcasters: dict[str, _Broadcaster] = {}
+_queues: dict[str, _BuildQueue] = {}
 _app: rx.App | None = None
 
 
@@ -121,18 +133,18 @@ def broadcast_on(topic: str, *, key_field: str, build_delta: DeltaBuilder) -> No
     `build_delta` runs in a thread (it may read the database) once per worker per send.
     """
 
-    def build(key: str, _messages: list[bus.Message]) -> Push | None:
-        delta = build_delta(key)
-        return None if delta is None else Push(delta)
+    def build(due: dict[str, list[bus.Message]]) -> dict[str, Push]:
+        deltas = {key: build_delta(key) for key in due}
+        return {key: Push(delta) for key, delta in deltas.items() if delta is not None}
 
     _broadcasters[topic] = _Broadcaster(key_field, lambda key: room_name(topic, key), build)
 
 
 def push_to_user_on(topic: str, build: PushBuilder) -> None:
-    """When `topic` arrives for a user, send `build(user_id, messages)` to the user's room on every worker.
+    """When `topic` arrives for a user, send what `build` makes for them to the user's room on every worker.
 
-    `build` runs in a thread once per worker per send, only on workers where the user has a tab;
-    `messages` are the ones coalesced into that send (a burst within BROADCAST_INTERVAL).
+    `build({user_id: messages})` runs in a thread on workers where those users have a tab, for every
+    user due at once; `messages` are the ones coalesced into that user's send (within BROADCAST_INTERVAL).
     """
     _broadcasters[topic] = _Broadcaster("user_id", user_room, build)
 
@@ -184,6 +196,39 @@ def _prune_senders(now: float) -> None:
             del _senders[name]
 
 
+async def _build(topic: str, key: str, messages: list[bus.Message]) -> Push | None:
+    """What `key`'s room gets, built together with every other room of `topic` due meanwhile."""
+    queue = _queues.setdefault(topic, _BuildQueue())
+    future: asyncio.Future = asyncio.get_running_loop().create_future()
+    queue.waiting.append((key, messages, future))
+    if not queue.running:
+        queue.running = True
+        queue.task = asyncio.create_task(_run_builds(topic, queue))
+    return await future
+
+
+async def _run_builds(topic: str, queue: _BuildQueue) -> None:
+    try:
+        await asyncio.sleep(0)  # let the other messages of this burst that are already here join
+        while queue.waiting:
+            batch, queue.waiting = queue.waiting, []
+            due: dict[str, list[bus.Message]] = defaultdict(list)
+            for key, messages, _future in batch:
+                due[key].extend(messages)
+            try:
+                pushes = await asyncio.to_thread(_broadcasters[topic].build, dict(due))
+            except Exception as error:
+                for _key, _messages, future in batch:
+                    if not future.done():
+                        future.set_exception(error)
+                continue
+            for key, _messages, future in batch:
+                if not future.done():
+                    future.set_result(pushes.get(key))
+    finally:
+        queue.running = False
+
+
 async def _broadcast(app: rx.App, topic: str, key: str, message: bus.Message) -> None:
     """Throttled, change-only emit of one ready-made delta to a room on this worker.
 
@@ -209,7 +254,7 @@ async def _broadcast(app: rx.App, topic: str, key: str, message: bus.Message) ->
     namespace = app.event_namespace
     if namespace is None or not _has_members(namespace, room):
         return
-    push = await asyncio.to_thread(broadcaster.build, key, messages)
+    push = await _build(topic, key, messages)
     if push is None or (push.delta == sender.last_delta and not push.events):
         return
     sender.last_delta = push.delta

@@ -46,7 +46,7 @@ from paytime_app.state.friends import FriendsState
 from paytime_app.state.ious import IousState
 from paytime_app.state.mailbox import MailboxState
 from paytime_app.state.middleware import EventCorrelationMiddleware
-from paytime_app.state.notifications import notification_centre_push
+from paytime_app.state.notifications import notification_centre_pushes
 from paytime_app.state.organizer import AdminSellersState, OrganizerEventState, OrganizerState, SellState
 from paytime_app.state.wallet import WalletState
 
@@ -107,7 +107,7 @@ app.add_page(friends_page, route=routes.FRIENDS, title="Friends · PayTime", on_
 live.refresh_on("friend.updated", FriendsState.refresh)
 app.add_page(ious_page, route=routes.IOUS, title="IOUs · PayTime", on_load=IousState.load_ious)
 live.refresh_on("iou.updated", IousState.refresh)
-live.push_to_user_on(NOTIFICATION_TOPIC, notification_centre_push)
+live.push_to_user_on(NOTIFICATION_TOPIC, notification_centre_pushes)
 app.add_page(events_page, route=routes.EVENTS, title="Events · PayTime", on_load=EventsState.load_events)
 app.add_page(event_detail_page, route=routes.EVENT_DETAIL, title="Event · PayTime", on_load=EventState.load_event)
 live.broadcast_on(SEATS_TOPIC, key_field="event_id", build_delta=seats_delta)

@@ -88,6 +88,7 @@ def app(monkeypatch):
     monkeypatch.setattr(live, "_app", fake)
     monkeypatch.setattr(live, "_senders", {})
     monkeypatch.setattr(live, "_broadcasters", {})
+    monkeypatch.setattr(live, "_queues", {})
     monkeypatch.setattr(live, "BROADCAST_INTERVAL", 0.2)
     return fake
 
@@ -140,9 +141,10 @@ def test_user_room_burst_is_coalesced_keeps_the_last_value_and_reaches_only_that
     unread = {"ada": 0}
     builds: list[tuple[str, list[str]]] = []
 
-    def build(user_id: str, messages: list[dict]) -> live.Push:
-        builds.append((user_id, [m["notification_id"] for m in messages]))
-        return live.Push(delta={"state": {"unread": unread[user_id]}}, events=[])
+    def build(due: dict[str, list[dict]]) -> dict[str, live.Push]:
+        for user_id, messages in due.items():
+            builds.append((user_id, [m["notification_id"] for m in messages]))
+        return {user_id: live.Push(delta={"state": {"unread": unread[user_id]}}) for user_id in due}
 
     live.push_to_user_on("notification.created", build)
 
@@ -163,7 +165,7 @@ def test_user_room_burst_is_coalesced_keeps_the_last_value_and_reaches_only_that
 
 def test_user_room_without_a_tab_on_this_worker_costs_no_build(app):
     builds: list[str] = []
-    live.push_to_user_on("notification.created", lambda user_id, _messages: builds.append(user_id))
+    live.push_to_user_on("notification.created", lambda due: builds.append(due) or {})
     asyncio.run(live._on_message(app, {"topic": "notification.created", "user_id": "cy"}))
     assert builds == []
     assert app.event_namespace.emitted == []
@@ -183,3 +185,28 @@ def test_session_end_takes_its_tabs_out_of_the_user_room(app, monkeypatch):
     asyncio.run(scenario())
     assert app.event_namespace.rooms["user:ada"] == {"sid-2"}
     assert [token for token, _events in app.event_namespace.sent] == ["tab-sid-1"]
+
+
+def test_a_burst_to_many_users_is_built_in_few_batches_and_each_room_gets_its_own_delta(app):
+    users = [f"u{number}" for number in range(40)]
+    app.event_namespace.rooms = {f"user:{user}": {f"{user}-sid"} for user in users}
+    batches: list[list[str]] = []
+
+    def build(due: dict[str, list[dict]]) -> dict[str, live.Push]:
+        batches.append(sorted(due))
+        return {user: live.Push(delta={"state": {"me": user}}) for user in due}
+
+    live.push_to_user_on("notification.created", build)
+
+    async def scenario() -> None:
+        await asyncio.gather(
+            *[live._on_message(app, {"topic": "notification.created", "user_id": user}) for user in users]
+        )
+
+    asyncio.run(scenario())
+    assert len(batches) <= 2
+    assert sorted(user for batch in batches for user in batch) == sorted(users)
+    received = app.event_namespace.received
+    assert {sid: [update.delta["state"]["me"] for update in updates] for sid, updates in received.items()} == {
+        f"{user}-sid": [user] for user in users
+    }

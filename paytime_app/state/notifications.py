@@ -2,8 +2,9 @@
 
 Live: every signed-in tab sits in its user's room (AuthState._watch_live); when a notification is
 stored (or read), each worker with a tab of that user builds the centre's delta once
-(`notification_centre_push`: one database read) and emits it with the toasts in one call. The delta
-is display-only: the centre re-reads from the database when the top bar mounts.
+(`notification_centre_pushes`: one database read for all the users due at once) and emits it,
+with the toasts, in one call to the room. The delta is display-only: the centre re-reads from the
+database when the top bar mounts.
 """
 
 from __future__ import annotations
@@ -18,8 +19,12 @@ from paytime_app import bus, live, routes
 from paytime_app.db import unit_of_work
 from paytime_app.errors import AuthenticationRequired
 from paytime_app.models.notifications import Notification
-from paytime_app.models.users import User
-from paytime_app.services.notifications import describe_notification, mark_all_read, read_notification_centre
+from paytime_app.services.notifications import (
+    describe_notification,
+    mark_all_read,
+    read_notification_centre,
+    read_notification_centres,
+)
 from paytime_app.state.auth import AuthState
 
 MAX_TOASTS = 3
@@ -52,29 +57,31 @@ def _toast(notification: Notification) -> rx.event.EventSpec:
     return rx.toast.info(describe_notification(notification), duration=6000, close_button=True)
 
 
-def notification_centre_push(user_id: str, messages: list[bus.Message]) -> live.Push | None:
-    """What a user's tabs get when their notifications change: the centre's delta, and a toast for
-    each new unread notification named in `messages` (at most MAX_TOASTS, oldest first)."""
-    try:
-        recipient = uuid.UUID(user_id)
-    except ValueError:
-        return None
+def _push(found: list[Notification], unread: int, messages: list[bus.Message]) -> live.Push:
     named = {str(message.get("notification_id")) for message in messages if message.get("notification_id")}
-    with unit_of_work() as session:
-        user = session.get(User, recipient)
-        if user is None:
-            return None
-        found, unread = read_notification_centre(session=session, actor=user, limit=LISTED)
-        rows = _rows(found)
-        fresh = [n for n in found if str(n.id) in named and n.read_at is None][:MAX_TOASTS]
-        toasts = [_toast(notification) for notification in reversed(fresh)]
-    values: dict[str, Any] = {"notifications": rows, "unread": unread, "unread_label": _badge(unread)}
+    fresh = [n for n in found if str(n.id) in named and n.read_at is None][:MAX_TOASTS]
+    values: dict[str, Any] = {"notifications": _rows(found), "unread": unread, "unread_label": _badge(unread)}
     delta = {NotificationsState.get_full_name(): {name + FIELD_MARKER: value for name, value in values.items()}}
-    return live.Push(delta=delta, events=toasts)
+    return live.Push(delta=delta, events=[_toast(notification) for notification in reversed(fresh)])
+
+
+def notification_centre_pushes(due: dict[str, list[bus.Message]]) -> dict[str, live.Push]:
+    """What each user's tabs get when their notifications change: the centre's delta, and a toast for
+    each new unread notification named in their messages (at most MAX_TOASTS, oldest first).
+    One database read for all the users due at once."""
+    recipients: dict[uuid.UUID, str] = {}
+    for user_id in due:
+        try:
+            recipients[uuid.UUID(user_id)] = user_id
+        except ValueError:
+            continue
+    with unit_of_work() as session:
+        centres = read_notification_centres(session=session, recipient_ids=list(recipients), limit=LISTED)
+        return {recipients[rid]: _push(found, unread, due[recipients[rid]]) for rid, (found, unread) in centres.items()}
 
 
 class NotificationsState(AuthState):
-    # Replaced live for all the user's tabs by notification_centre_push.
+    # Replaced live for all the user's tabs by notification_centre_pushes.
     notifications: list[dict[str, str]] = []
     unread: int = 0
 

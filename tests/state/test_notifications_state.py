@@ -29,6 +29,7 @@ def app(monkeypatch):
     fake = FakeApp()
     monkeypatch.setattr(live, "_app", fake)
     monkeypatch.setattr(live, "_senders", {})
+    monkeypatch.setattr(live, "_queues", {})
     monkeypatch.setattr(live, "_sockets_by_session", live.defaultdict(set))
     monkeypatch.setattr(live, "_tabs_by_session", live.defaultdict(set))
     monkeypatch.setattr(live, "_tabs_by_user", live.defaultdict(set))
