@@ -5,9 +5,11 @@ import asyncio
 from types import SimpleNamespace
 
 import pytest
+from reflex_base.event import Event
 
 from paytime_app import live
 from paytime_app import paytime_app as _app  # noqa: F401  registers every page's live refreshers
+from paytime_app.state.notifications import pushed_toast, toast_spec
 
 
 class RecordingNamespace:
@@ -210,3 +212,8 @@ def test_a_burst_to_many_users_is_built_in_few_batches_and_each_room_gets_its_ow
     assert {sid: [update.delta["state"]["me"] for update in updates] for sid, updates in received.items()} == {
         f"{user}-sid": [user] for user in users
     }
+
+
+@pytest.mark.parametrize("text", ["Ada sent you ₦25.00.", 'Ben says “lunch” \\ "quoted" </script> ${x}'])
+def test_a_pushed_toast_is_the_toast_reflex_makes(text):
+    assert pushed_toast(text) == Event.from_event_type([toast_spec(text)])[0]
