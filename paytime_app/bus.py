@@ -45,8 +45,8 @@ def _send_pending(session: Session) -> None:
     if session.get_nested_transaction() is not None:
         return  # a savepoint was released; the real commit is still to come
     pending, session.info["bus_pending"] = session.info["bus_pending"], []
-    for message, _savepoint in pending:
-        publish(message)
+    if pending:
+        publish_many([message for message, _savepoint in pending])
 
 
 def _drop_pending(session: Session, previous_transaction: Any) -> None:
@@ -76,6 +76,25 @@ def publish(message: Message) -> None:
         # A lost live update is repaired by the next page load; the committed change is not lost.
         logger.warning("could not publish to Redis; delivering on this worker only", exc_info=True)
         deliver_locally(message)
+
+
+def publish_many(messages: list[Message]) -> None:
+    """Publish the messages of one commit, in order, in one round trip to Redis (one per message would
+    hold up the committing request: a transaction that notifies 1,000 people sends 1,000 messages)."""
+    client = get_redis()
+    if client is None or len(messages) == 1:
+        for message in messages:
+            publish(message)
+        return
+    try:
+        with client.pipeline(transaction=False) as pipeline:
+            for message in messages:
+                pipeline.publish(CHANNEL, json.dumps(message, default=str))
+            pipeline.execute()
+    except Exception:
+        logger.warning("could not publish to Redis; delivering on this worker only", exc_info=True)
+        for message in messages:
+            deliver_locally(message)
 
 
 def subscribe(subscriber: Subscriber) -> None:

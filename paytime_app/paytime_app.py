@@ -33,6 +33,7 @@ from paytime_app.pages.payments_admin import payments_admin_page
 from paytime_app.pages.wallet import wallet_page
 from paytime_app.services.bookings import TOPIC as BOOKING_TOPIC
 from paytime_app.services.events import SEATS_TOPIC
+from paytime_app.services.notifications import TOPIC as NOTIFICATION_TOPIC
 from paytime_app.services.payments import STAFF_TOPIC
 from paytime_app.services.sellers import TOPIC as SELLER_TOPIC
 from paytime_app.services.sessions import STAFF_SIGNED_IN
@@ -48,7 +49,7 @@ from paytime_app.state.friends import FriendsState
 from paytime_app.state.ious import IousState
 from paytime_app.state.mailbox import MailboxState
 from paytime_app.state.middleware import EventCorrelationMiddleware
-from paytime_app.state.notifications import NotificationsState
+from paytime_app.state.notifications import notification_centre_pushes
 from paytime_app.state.organizer import AdminSellersState, OrganizerEventState, OrganizerState, SellState
 from paytime_app.state.payments_admin import PaymentsDashboardState
 from paytime_app.state.wallet import WalletState
@@ -110,7 +111,7 @@ app.add_page(friends_page, route=routes.FRIENDS, title="Friends · PayTime", on_
 live.refresh_on("friend.updated", FriendsState.refresh)
 app.add_page(ious_page, route=routes.IOUS, title="IOUs · PayTime", on_load=IousState.load_ious)
 live.refresh_on("iou.updated", IousState.refresh)
-live.refresh_on("notification.created", NotificationsState.refresh_notifications)
+live.push_to_user_on(NOTIFICATION_TOPIC, notification_centre_pushes)
 app.add_page(events_page, route=routes.EVENTS, title="Events · PayTime", on_load=EventsState.load_events)
 app.add_page(event_detail_page, route=routes.EVENT_DETAIL, title="Event · PayTime", on_load=EventState.load_event)
 live.broadcast_on(SEATS_TOPIC, key_field="event_id", build_delta=seats_delta)

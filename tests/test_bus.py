@@ -204,7 +204,8 @@ def test_publish_after_commit_through_redis_reaches_relay(engine, redis_bus):
             raise RuntimeError("rolled back")
         with unit_of_work() as session:
             create_user(session=session, email="ben@example.com", display_name="Ben", password=None)
-            bus.publish_after_commit(session, "redis.test", marker=marker, committed=True)
+            for number in range(3):  # one commit's messages go in one pipeline, in order
+                bus.publish_after_commit(session, "redis.test", marker=marker, committed=True, number=number)
 
     async def scenario() -> list[dict]:
         received: list[dict] = []
@@ -232,7 +233,9 @@ def test_publish_after_commit_through_redis_reaches_relay(engine, redis_bus):
                 await relay
         return received
 
-    assert asyncio.run(scenario()) == [{"topic": "redis.test", "marker": marker, "committed": True}]
+    assert asyncio.run(scenario()) == [
+        {"topic": "redis.test", "marker": marker, "committed": True, "number": number} for number in range(3)
+    ]
 
 
 def test_relay_keeps_listening_on_a_quiet_channel(redis_bus):
@@ -273,7 +276,7 @@ def test_relay_keeps_listening_on_a_quiet_channel(redis_bus):
 
 def test_released_savepoint_waits_for_the_real_commit_and_a_rolled_back_one_drops_its_messages(engine, monkeypatch):
     sent: list[str] = []
-    monkeypatch.setattr(bus, "publish", lambda message: sent.append(message["topic"]))
+    monkeypatch.setattr(bus, "publish_many", lambda messages: sent.extend(m["topic"] for m in messages))
     with unit_of_work() as session:
         bus.publish_after_commit(session, "before")
         with session.begin_nested():

@@ -5,9 +5,11 @@ import asyncio
 from types import SimpleNamespace
 
 import pytest
+from reflex_base.event import Event
 
 from paytime_app import live
 from paytime_app import paytime_app as _app  # noqa: F401  registers every page's live refreshers
+from paytime_app.state.notifications import pushed_toast, toast_spec
 
 
 class RecordingNamespace:
@@ -29,32 +31,46 @@ def tabs(monkeypatch):
     return SimpleNamespace(app=SimpleNamespace(event_namespace=namespace), sent=namespace.sent)
 
 
-@pytest.mark.parametrize("topic", ["notification.created", "friend.updated", "iou.updated", "wallet.updated"])
+@pytest.mark.parametrize("topic", ["friend.updated", "iou.updated", "wallet.updated"])
 def test_message_reaches_only_the_named_users_tabs(tabs, topic):
     asyncio.run(live._on_message(tabs.app, {"topic": topic, "user_id": "ada"}))
     assert sorted(token for token, _events in tabs.sent) == ["ada-tab-1", "ada-tab-2"]
     assert all(events for _token, events in tabs.sent)
 
 
-def test_notification_refreshes_the_notification_centre(tabs):
+def test_notifications_go_to_the_user_room_not_to_each_tab(tabs):
     asyncio.run(live._on_message(tabs.app, {"topic": "notification.created", "user_id": "ben"}))
-    [(token, events)] = tabs.sent
-    assert token == "ben-tab"
-    assert any(name.endswith("refresh_notifications") for name in events)
+    assert tabs.sent == []  # no per-tab push: the user's room gets a ready-made delta (tests below)
 
 
 def test_message_without_a_user_reaches_nobody(tabs):
-    asyncio.run(live._on_message(tabs.app, {"topic": "notification.created"}))
+    asyncio.run(live._on_message(tabs.app, {"topic": "friend.updated"}))
     assert tabs.sent == []
 
 
 class FakeNamespace:
+    """Socket.io's side: rooms per socket id; an emit to a room reaches the sockets in it."""
+
+    namespace = "/_event"
+
     def __init__(self) -> None:
         self.emitted: list[tuple[str, object, str]] = []
         self.rooms: dict[str, set[str]] = {}
+        self.received: dict[str, list[object]] = {}
+        self.sent: list[tuple[str, list[str]]] = []
+        self.server = SimpleNamespace(manager=self)
+
+    def get_participants(self, namespace: str, room: str):
+        assert namespace == self.namespace
+        return iter([(sid, sid) for sid in self.rooms.get(room, set())])
 
     async def emit(self, event: str, data: object, to: str) -> None:
         self.emitted.append((event, data, to))
+        for sid in self.rooms.get(to, set()):
+            self.received.setdefault(sid, []).append(data)
+
+    async def emit_update(self, update, token: str) -> None:
+        self.sent.append((token, [event.name for event in update.events]))
 
     async def enter_room(self, sid: str, room: str) -> None:
         self.rooms.setdefault(room, set()).add(sid)
@@ -74,6 +90,7 @@ def app(monkeypatch):
     monkeypatch.setattr(live, "_app", fake)
     monkeypatch.setattr(live, "_senders", {})
     monkeypatch.setattr(live, "_broadcasters", {})
+    monkeypatch.setattr(live, "_queues", {})
     monkeypatch.setattr(live, "BROADCAST_INTERVAL", 0.2)
     return fake
 
@@ -88,6 +105,7 @@ def test_join_room_moves_a_tab_between_rooms(app):
 
 
 def test_burst_of_changes_sends_at_most_one_delta_per_interval_and_only_changes(app):
+    app.event_namespace.rooms["topic:event.seats:e1"] = {"viewer"}
     seats = {"left": 10}
     builds: list[str] = []
 
@@ -118,3 +136,84 @@ def test_messages_for_other_topics_do_not_broadcast(app):
     asyncio.run(live._on_message(app, {"topic": "wallet.updated", "user_id": "u1"}))
     asyncio.run(live._on_message(app, {"topic": "event.seats"}))  # no key: nothing to send
     assert app.event_namespace.emitted == []
+
+
+def test_user_room_burst_is_coalesced_keeps_the_last_value_and_reaches_only_that_user(app):
+    app.event_namespace.rooms = {"user:ada": {"ada-sid-1", "ada-sid-2"}, "user:ben": {"ben-sid"}}
+    unread = {"ada": 0}
+    builds: list[tuple[str, list[str]]] = []
+
+    def build(due: dict[str, list[dict]]) -> dict[str, live.Push]:
+        for user_id, messages in due.items():
+            builds.append((user_id, [m["notification_id"] for m in messages]))
+        return {user_id: live.Push(delta={"state": {"unread": unread[user_id]}}) for user_id in due}
+
+    live.push_to_user_on("notification.created", build)
+
+    async def scenario() -> None:
+        def message(number: int) -> dict:
+            unread["ada"] = number
+            return {"topic": "notification.created", "user_id": "ada", "notification_id": f"n{number}"}
+
+        await live._on_message(app, message(1))
+        await asyncio.gather(*[live._on_message(app, message(number)) for number in range(2, 7)])
+
+    asyncio.run(scenario())
+    received = app.event_namespace.received
+    assert set(received) == {"ada-sid-1", "ada-sid-2"}  # Ben's tab receives nothing
+    assert [update.delta["state"]["unread"] for update in received["ada-sid-1"]] == [1, 6]
+    assert builds == [("ada", ["n1"]), ("ada", ["n2", "n3", "n4", "n5", "n6"])]
+
+
+def test_user_room_without_a_tab_on_this_worker_costs_no_build(app):
+    builds: list[str] = []
+    live.push_to_user_on("notification.created", lambda due: builds.append(due) or {})
+    asyncio.run(live._on_message(app, {"topic": "notification.created", "user_id": "cy"}))
+    assert builds == []
+    assert app.event_namespace.emitted == []
+
+
+def test_session_end_takes_its_tabs_out_of_the_user_room(app, monkeypatch):
+    monkeypatch.setattr(live, "_sockets_by_session", live.defaultdict(set))
+    monkeypatch.setattr(live, "_tabs_by_session", live.defaultdict(set))
+    monkeypatch.setattr(live, "_tabs_by_user", live.defaultdict(set))
+
+    async def scenario() -> None:
+        for sid, session_id in (("sid-1", "s-1"), ("sid-2", "s-2")):
+            live.watch_tab(client_token=f"tab-{sid}", session_id=session_id, user_id="ada", sid=sid)
+            await live.join_user_room(user_id="ada", sid=sid)
+        await live._on_message(app, {"topic": "sessions.ended", "session_ids": ["s-1"]})
+
+    asyncio.run(scenario())
+    assert app.event_namespace.rooms["user:ada"] == {"sid-2"}
+    assert [token for token, _events in app.event_namespace.sent] == ["tab-sid-1"]
+
+
+def test_a_burst_to_many_users_is_built_in_few_batches_and_each_room_gets_its_own_delta(app):
+    users = [f"u{number}" for number in range(40)]
+    app.event_namespace.rooms = {f"user:{user}": {f"{user}-sid"} for user in users}
+    batches: list[list[str]] = []
+
+    def build(due: dict[str, list[dict]]) -> dict[str, live.Push]:
+        batches.append(sorted(due))
+        return {user: live.Push(delta={"state": {"me": user}}) for user in due}
+
+    live.push_to_user_on("notification.created", build)
+
+    async def scenario() -> None:
+        await asyncio.gather(
+            *[live._on_message(app, {"topic": "notification.created", "user_id": user}) for user in users]
+        )
+
+    asyncio.run(scenario())
+    assert len(batches) <= 2
+    assert sorted(user for batch in batches for user in batch) == sorted(users)
+    received = app.event_namespace.received
+    assert {sid: [update.delta["state"]["me"] for update in updates] for sid, updates in received.items()} == {
+        f"{user}-sid": [user] for user in users
+    }
+
+
+@pytest.mark.parametrize("text", ["Ada sent you ₦25.00.", 'Ben says “lunch” \\ "quoted" </script> ${x}'])
+def test_a_pushed_toast_is_the_toast_reflex_makes(text):
+    assert pushed_toast(text) == Event.from_event_type([toast_spec(text)])[0]

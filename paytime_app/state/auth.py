@@ -100,8 +100,17 @@ class AuthState(rx.State):
             return self._sign_in_redirect()
         return None
 
-    def _forget_viewer(self) -> None:
+    async def _forget_viewer(self) -> None:
+        await live.leave_user_room(user_id=self.user_id, sid=self.router.session.session_id)
         self.user_id = self.display_name = self.role = self._session_id = ""
+
+    async def _watch_live(self) -> None:
+        """Register this tab for live pushes to its user: the user id comes from the session, never the client."""
+        sid = self.router.session.session_id
+        live.watch_tab(
+            client_token=self.router.session.client_token, session_id=self._session_id, user_id=self.user_id, sid=sid
+        )
+        await live.join_user_room(user_id=self.user_id, sid=sid)
 
     @rx.event
     async def load_viewer(self) -> None:
@@ -111,15 +120,15 @@ class AuthState(rx.State):
     async def _load_viewer(self) -> None:
         token = self._cookie(SESSION_COOKIE)
         if not token:
-            self._forget_viewer()
+            await self._forget_viewer()
             return
         try:
             viewer = await self._call_service(_viewer, token=token)
             self.user_id, self.display_name, self.role, self._session_id = viewer
         except AuthenticationRequired:
-            self._forget_viewer()
+            await self._forget_viewer()
             return
-        live.watch_tab(client_token=self.router.session.client_token, session_id=self._session_id, user_id=self.user_id)
+        await self._watch_live()
 
     @rx.event
     async def require_viewer(self) -> rx.event.EventSpec | None:
@@ -130,7 +139,7 @@ class AuthState(rx.State):
     @rx.event
     async def sign_out(self) -> rx.event.EventSpec:
         await self._call_service(end_session, token=self._cookie(SESSION_COOKIE))
-        self._forget_viewer()
+        await self._forget_viewer()
         # The cookie is HttpOnly: only an API route can clear it, so this is a full page load.
         return rx.call_script(f"window.location.assign('{routes.API_SIGNED_OUT}')")
 

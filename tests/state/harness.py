@@ -12,7 +12,12 @@ from paytime_app.cookies import SESSION_COOKIE
 
 
 def make_state(
-    state_class: type, *, session_token: str | None = None, path: str = "/", query: dict[str, str] | None = None
+    state_class: type,
+    *,
+    session_token: str | None = None,
+    path: str = "/",
+    query: dict[str, str] | None = None,
+    sid: str = "sid-under-test",
 ) -> Any:
     root = State(_reflex_internal_init=True)
     cookie = f"{SESSION_COOKIE}={session_token}" if session_token else ""
@@ -22,7 +27,7 @@ def make_state(
         "query": dict(query or {}),
         "ip": "198.51.100.9",
         "token": "tab-under-test",
-        "sid": "sid-under-test",
+        "sid": sid,
         "headers": {"cookie": cookie, "user-agent": "pytest-state-harness", "origin": "http://localhost:3000"},
     }
     root.router_data = root._update_router_vars(router_data, {})

@@ -1,0 +1,36 @@
+"""Notifications read for many users at once (live pushes) agree with each user's own centre."""
+
+import uuid
+
+from paytime_app.services.notifications import (
+    mark_all_read,
+    notify,
+    read_notification_centre,
+    read_notification_centres,
+)
+from paytime_app.services.users import create_user
+
+
+def test_many_centres_at_once_match_each_users_own(session):
+    ada, ben, cy = (
+        create_user(session=session, email=f"{name}@example.com", display_name=name, password=None)
+        for name in ("ada", "ben", "cy")
+    )
+    for number in range(5):
+        notify(session=session, recipient_id=ada.id, kind="transfer.received", amount_minor=number, currency="NGN")
+    for number in range(2):
+        notify(session=session, recipient_id=ben.id, kind="friend.requested", actor=ada, note=str(number))
+    mark_all_read(session=session, actor=ben)
+    notify(session=session, recipient_id=ben.id, kind="friend.accepted", actor=cy)
+    session.flush()
+
+    nobody = uuid.uuid4()
+    centres = read_notification_centres(session=session, recipient_ids=[ada.id, ben.id, cy.id, nobody], limit=3)
+
+    for user in (ada, ben, cy):
+        found, unread = read_notification_centre(session=session, actor=user, limit=3)
+        assert ([n.id for n in centres[user.id][0]], centres[user.id][1]) == ([n.id for n in found], unread)
+    assert [len(centres[user.id][0]) for user in (ada, ben, cy)] == [3, 3, 0]
+    assert [centres[user.id][1] for user in (ada, ben, cy)] == [5, 1, 0]
+    assert centres[nobody] == ([], 0)
+    assert read_notification_centres(session=session, recipient_ids=[], limit=3) == {}
