@@ -4,6 +4,7 @@ open staff tab; tabs of ended sessions stop receiving; user-addressed topics are
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -45,8 +46,9 @@ def test_ended_session_tab_no_longer_refreshed(sent, monkeypatch):
     live.watch_staff_tab(client_token="tab-a")
 
     async def run() -> None:
-        await live._on_message(None, {"topic": "sessions.ended", "session_ids": ["s1"]})
-        await live._on_message(None, {"topic": "payments.staff"})
+        app = SimpleNamespace(event_namespace=None)  # no sockets: only the bookkeeping is under test
+        await live._on_message(app, {"topic": "sessions.ended", "session_ids": ["s1"]})
+        await live._on_message(app, {"topic": "payments.staff"})
         await asyncio.sleep(0.2)
 
     asyncio.run(run())
