@@ -5,7 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from paytime_app.components.feedback import empty_state, error_callout, loading_rows, page_header
-from paytime_app.components.forms import callout, search_form
+from paytime_app.components.forms import callout, field, search_form
 from paytime_app.components.layout import page_shell
 from paytime_app.components.tables import data_table, pager
 from paytime_app.state.admin import AdminUsersState, AuditLogState
@@ -75,11 +75,51 @@ def user_row(row: rx.Var) -> rx.Component:
     )
 
 
+def new_user_form() -> rx.Component:
+    """Admins create an account with a role; its owner gets an emailed link to choose a password."""
+    return rx.card(
+        rx.form(
+            rx.vstack(
+                rx.heading("Add a user", size="3"),
+                rx.flex(
+                    rx.box(field("Name", "name", auto_complete="off"), flex="1", min_width="180px"),
+                    rx.box(field("Email", "email", type_="email", auto_complete="off"), flex="1", min_width="220px"),
+                    rx.vstack(
+                        rx.el.label(rx.text("Role", size="2", weight="medium")),
+                        rx.select.root(
+                            rx.select.trigger(aria_label="Role of the new user", placeholder="Choose a role"),
+                            rx.select.content(
+                                rx.foreach(
+                                    AdminUsersState.grantable_roles,
+                                    lambda role: rx.select.item(role.replace("_", " "), value=role),
+                                )
+                            ),
+                            name="role",
+                        ),
+                        spacing="1",
+                    ),
+                    gap="12px",
+                    wrap="wrap",
+                    align="end",
+                    width="100%",
+                ),
+                rx.button("Add user", type="submit"),
+                spacing="3",
+                width="100%",
+            ),
+            on_submit=AdminUsersState.submit_new_user,
+            reset_on_submit=True,
+        ),
+        width="100%",
+    )
+
+
 def admin_users_page() -> rx.Component:
     return page_shell(
         page_header("Users", "Search accounts, change roles, disable access. Viewers can look but not change."),
         callout(AdminUsersState.notice, "green", "circle-check"),
         error_callout(AdminUsersState.error),
+        rx.cond(AdminUsersState.grantable_roles.length() > 0, new_user_form(), rx.fragment()),
         rx.hstack(
             search_form(
                 value=AdminUsersState.query,

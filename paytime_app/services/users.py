@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlmodel import Session, col, func, or_, select
 
 from paytime_app.db import for_update
 from paytime_app.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from paytime_app.models.base import utcnow
+from paytime_app.models.sessions import ChallengePurpose
 from paytime_app.models.users import Role, User
 from paytime_app.services.access import may_grant, may_manage, require_staff_reader, require_user_manager
 from paytime_app.services.audit import record_audit
+from paytime_app.services.challenges import issue_challenge
+from paytime_app.services.mail import queue_mail
 from paytime_app.services.passwords import hash_password
 from paytime_app.services.sessions import revoke_all_sessions
 from paytime_app.services.two_factor import reset_two_factor
@@ -172,6 +176,56 @@ def set_user_active(
     if not active:
         revoke_all_sessions(session=session, user=target, reason="account_disabled")
     return target
+
+
+INVITATION_LIFETIME = timedelta(days=3)
+
+
+def invite_user(
+    *,
+    session: Session,
+    actor: User,
+    email: str,
+    display_name: str,
+    role: Role,
+    base_url: str,
+    ip_address: str | None = None,
+) -> User:
+    """Create an account with a role and email its owner a link to choose a password.
+
+    The account has no password until then, so nobody (the admin included) can sign in to it.
+    Raises PermissionDenied (viewers; roles only a super admin grants), EmailTaken, ValidationFailed.
+    """
+    require_user_manager(actor)
+    if not may_grant(actor, role):
+        raise PermissionDenied("Only a super admin can grant that role.")
+    user = create_user(
+        session=session, email=email, display_name=display_name, password=None, role=role, email_verified=True
+    )
+    # The password-reset link doubles as the invitation: the same single-use token and page.
+    issued = issue_challenge(
+        session=session, user=user, purpose=ChallengePurpose.RESET_PASSWORD, lifetime=INVITATION_LIFETIME
+    )
+    queue_mail(
+        session=session,
+        to_address=user.email,
+        subject="You have a PayTime account",
+        body_text=(
+            f"Hi {user.display_name},\n\n{actor.display_name} created a PayTime account for you ({role}).\n"
+            f"Choose your password here:\n{base_url}/reset-password?token={issued.token}\n\n"
+            "The link works once, for three days."
+        ),
+    )
+    record_audit(
+        session=session,
+        action="user.created",
+        actor=actor,
+        target_type="user",
+        target_id=user.id,
+        ip_address=ip_address,
+        data={"role": str(role)},
+    )
+    return user
 
 
 def reset_user_two_factor(*, session: Session, actor: User, user_id: uuid.UUID, ip_address: str | None = None) -> User:

@@ -14,10 +14,12 @@ from paytime_app.models.users import Role
 from paytime_app.services.audit import search_audit_log
 from paytime_app.services.users import (
     change_user_role,
+    invite_user,
     reset_user_two_factor,
     search_users,
     set_user_active,
 )
+from paytime_app.settings import get_settings
 from paytime_app.state.auth import AuthState
 
 PAGE_SIZE = 25
@@ -70,6 +72,7 @@ class AdminUsersState(AuthState):
     @rx.event
     async def load_users(self) -> AsyncIterator[rx.event.EventSpec | None]:
         self.error = self.notice = ""
+        await self._load_viewer()  # the header's name and links, on a direct visit too
         params = self.router.url.query_parameters
         self.query = params.get("q", "")[:100]
         self.role_filter = params.get("role", "all")
@@ -103,6 +106,28 @@ class AdminUsersState(AuthState):
             self.error = error.message
         else:
             self.notice = success
+        await self._reload()
+
+    @rx.event
+    async def submit_new_user(self, form: dict[str, str]) -> None:
+        self.error = self.notice = ""
+        role = str(form.get("role", ""))
+        if role not in Role.__members__.values():
+            self.error = "Choose a role for the new account."
+            return
+        try:
+            created = await self._call_as_viewer(
+                invite_user,
+                email=str(form.get("email", "")),
+                display_name=str(form.get("name", "")),
+                role=Role(role),
+                base_url=get_settings().base_url,
+                ip_address=self.router.session.client_ip or None,
+            )
+        except DomainError as error:
+            self.error = error.message
+            return
+        self.notice = f"Account created for {created.email}; they were emailed a link to choose a password."
         await self._reload()
 
     @rx.event
@@ -164,6 +189,7 @@ class AuditLogState(AuthState):
     @rx.event
     async def load_audit_log(self) -> AsyncIterator[rx.event.EventSpec | None]:
         self.query, self.page = self.router.url.query_parameters.get("q", "")[:100], 1
+        await self._load_viewer()
         yield await self._reload()
 
     @rx.event

@@ -7,7 +7,7 @@ from playwright.sync_api import Browser, Page, expect
 from paytime_app.services.demo import DEMO_PASSWORD
 from tests.e2e.conftest import screenshot
 from tests.e2e.test_account_security import new_user
-from tests.e2e.test_accounts import sign_in
+from tests.e2e.test_accounts import latest_link, sign_in
 
 
 def test_admin_changes_role_and_disables_user_live(browser: Browser, page: Page, app_server):
@@ -39,11 +39,36 @@ def test_admin_changes_role_and_disables_user_live(browser: Browser, page: Page,
     victim.context.close()
 
 
+def test_admin_creates_a_user_who_chooses_a_password_from_the_email(browser: Browser, page: Page, app_server):
+    sign_in(page, "admin@paytime.local", DEMO_PASSWORD)
+    page.goto("/admin/users")
+    expect(page.get_by_role("button", name="Account menu")).to_be_visible()  # a direct visit shows who is signed in
+    page.get_by_label("Name").fill("Mona Manager")
+    page.get_by_label("Email").fill("mona@example.com")
+    page.get_by_label("Role of the new user").click()
+    page.get_by_role("option", name="manager").click()
+    page.get_by_role("button", name="Add user").click()
+    expect(page.get_by_text("Account created for mona@example.com")).to_be_visible()
+    expect(page.get_by_role("cell", name="Mona Manager mona@example.com")).to_be_visible()
+    screenshot(page, "admin-users-created")
+
+    invitee = browser.new_context(base_url=app_server["base_url"]).new_page()
+    invitee.goto(latest_link("mona@example.com", "/reset-password"))
+    invitee.get_by_label("New password", exact=True).fill("mona-chooses-a-password")
+    invitee.get_by_label("Repeat the new password").fill("mona-chooses-a-password")
+    invitee.get_by_role("button", name="Change password").click()
+    expect(invitee.get_by_text("Password changed.")).to_be_visible()
+    sign_in(invitee, "mona@example.com", "mona-chooses-a-password")
+    expect(invitee.get_by_text("Mona Manager")).to_be_visible()
+    invitee.context.close()
+
+
 def test_viewer_sees_users_but_cannot_change_them(page: Page):
     sign_in(page, "viewer@paytime.local", DEMO_PASSWORD)
     expect(page.get_by_role("link", name="Users")).to_be_visible()
     page.goto("/admin/users")
     expect(page.get_by_text("ada@paytime.local")).to_be_visible()
+    expect(page.get_by_role("button", name="Add user")).to_have_count(0)
     expect(page.get_by_role("button", name=re.compile("^Disable "))).to_have_count(0)
     screenshot(page, "viewer-users")
 

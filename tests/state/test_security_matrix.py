@@ -203,6 +203,7 @@ def protected_calls(
             "disable_user": (str(victim.id),),
             "enable_user": (str(victim.id),),
             "reset_two_factor": (str(victim.id),),
+            "submit_new_user": ({"name": "Mallory", "email": "mallory@example.com", "role": "admin"},),
         },
         AuditLogState: {"load_audit_log": (), "search": ({"q": ""},), "go_to_page": (1,)},
         PaymentsDashboardState: {
@@ -324,12 +325,26 @@ def test_viewer_reads_users_but_every_change_is_refused(people):
     for name, args in protected_calls(victim, victim_session)[AdminUsersState].items():
         state = make_state(AdminUsersState, session_token=people["viewer"][1])
         asyncio.run(run_handler(state, name, *args))
-        if name in ("change_role", "disable_user", "enable_user", "reset_two_factor"):
+        if name in ("change_role", "disable_user", "enable_user", "reset_two_factor", "submit_new_user"):
             assert state.error, f"{name} gave the viewer no refusal"
     assert snapshot() == before
     state = make_state(AdminUsersState, session_token=people["viewer"][1])
     asyncio.run(run_handler(state, "load_users"))
     assert any(row["email"] == "victim@example.com" for row in state.rows)
+
+
+def test_admin_creates_a_user_with_a_role_but_never_a_role_above_their_own(people):
+    admin_token = people["admin"][1]
+    state = make_state(AdminUsersState, session_token=admin_token)
+    asyncio.run(run_handler(state, "load_users"))
+    asyncio.run(run_handler(state, "submit_new_user", {"name": "Eve", "email": "eve@example.com", "role": "admin"}))
+    assert "super admin" in state.error
+    asyncio.run(run_handler(state, "submit_new_user", {"name": "Kay", "email": "kay@example.com", "role": "viewer"}))
+    assert state.error == ""
+    assert "kay@example.com" in state.notice
+    assert [row["role"] for row in state.rows if row["email"] == "kay@example.com"] == ["viewer"]
+    asyncio.run(run_handler(state, "submit_new_user", {"name": "Kay", "email": "kay@example.com", "role": "viewer"}))
+    assert state.error == "An account with that email already exists."
 
 
 def test_admin_cannot_grant_super_admin_or_change_self(people):
