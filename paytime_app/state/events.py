@@ -26,6 +26,7 @@ from paytime_app.models.events import Event, VenueType
 from paytime_app.models.sessions import SessionKind
 from paytime_app.money import format_money, to_minor
 from paytime_app.services.bookings import (
+    SoldOut,
     booking_items,
     cancel_booking,
     create_booking,
@@ -256,7 +257,10 @@ class EventState(AuthState):
             if str(name).startswith("qty_") and type_id in known and str(value).isdigit() and int(value) > 0:
                 items.append((uuid.UUID(type_id), min(int(value), 20)))
         if event_id is None or not items:
-            self.error = "Choose how many tickets you want."
+            # The quantity fields disappear for everyone once a type sells out (live seats), so an
+            # empty form may be a buyer who was just beaten to the last seats: say so.
+            sold_out = event_id is not None and await self._refresh() and not any(self.live_seats.values())
+            self.error = SoldOut.default_message if sold_out else "Choose how many tickets you want."
             return
         self.is_booking, self.error = True, ""
         yield
