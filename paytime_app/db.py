@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Engine, Table, create_engine, event, inspect, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
@@ -111,6 +111,11 @@ def is_postgresql(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
+def upsert_statement(session: Session, table: Table) -> Any:
+    """An INSERT for `table` that can say what to do on a unique-key conflict (both dialects have one)."""
+    return (postgresql_insert if is_postgresql(session) else sqlite_insert)(table)
+
+
 def insert_unless_duplicate(session: Session, row: SQLModel) -> bool:
     """INSERT `row` unless it collides with a unique key; True if it was written.
 
@@ -119,9 +124,8 @@ def insert_unless_duplicate(session: Session, row: SQLModel) -> bool:
     """
     mapper = inspect(row).mapper
     values = {attribute.columns[0].name: getattr(row, attribute.key) for attribute in mapper.column_attrs}
-    dialect_insert = postgresql_insert if is_postgresql(session) else sqlite_insert
     table = mapper.local_table
-    statement = dialect_insert(table).values(**values).on_conflict_do_nothing().returning(*table.primary_key)
+    statement = upsert_statement(session, table).values(**values).on_conflict_do_nothing().returning(*table.primary_key)
     return session.connection().execute(statement).first() is not None
 
 

@@ -32,13 +32,11 @@ from typing import Protocol
 
 import httpx
 from sqlalchemy import delete, text
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, or_, select
 
 from paytime_app.bus import publish_after_commit
-from paytime_app.db import for_update, insert_unless_duplicate, is_postgresql, unit_of_work
+from paytime_app.db import for_update, insert_unless_duplicate, is_postgresql, unit_of_work, upsert_statement
 from paytime_app.errors import Conflict, DomainError, NotFound, ServiceUnavailable, ValidationFailed
 from paytime_app.models.base import utcnow
 from paytime_app.models.ledger import LedgerAccount, LedgerEntry
@@ -647,8 +645,7 @@ def _tally(session: Session, payment: Payment, sign: int) -> None:
         "refunded_minor": sign * payment.refunded_minor,
         "shard": payment.id.int % TOTAL_SHARDS,
     }
-    insert = postgresql_insert if is_postgresql(session) else sqlite_insert
-    statement = insert(table).values(**values)
+    statement = upsert_statement(session, table).values(**values)
     statement = statement.on_conflict_do_update(
         index_elements=list(_TOTAL_KEY),
         set_={
