@@ -40,12 +40,12 @@ from itertools import count
 
 import psycopg
 from alembic import command
-from sqlalchemy import Engine, create_engine, func
+from sqlalchemy import Engine, func
 from sqlalchemy.engine import make_url
 from sqlmodel import col, select
 
 from paytime_app.cli import alembic_config
-from paytime_app.db import in_transaction, unit_of_work, use_engine
+from paytime_app.db import build_engine, in_transaction, unit_of_work, use_engine
 from paytime_app.models.ledger import LedgerAccount
 from paytime_app.money import Currency
 from paytime_app.services.ledger import InsufficientFunds, Posting, find_ledger_problems, post_transaction, transfer
@@ -90,8 +90,8 @@ def _sqlalchemy_url(database: str) -> str:
 
 
 def _engine(database: str, *, pool_size: int = 4) -> Engine:
-    # build_engine's settings (pre-ping) with a pool that holds every thread without overflow churn.
-    return create_engine(_sqlalchemy_url(database), pool_pre_ping=True, pool_size=pool_size, max_overflow=0)
+    # The app's engine, with a pool that holds every thread without overflow churn.
+    return build_engine(_sqlalchemy_url(database), pool_size=pool_size, max_overflow=0)
 
 
 def _migrate(engine: Engine) -> None:

@@ -9,6 +9,8 @@ on PostgreSQL.
 from __future__ import annotations
 
 import contextlib
+import functools
+import select
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,7 +19,7 @@ from sqlalchemy import Engine, Table, create_engine, event, inspect, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.sql import Select
 from sqlmodel import Session, SQLModel
 
@@ -29,7 +31,7 @@ T = TypeVar("T")
 _engine: Engine | None = None
 
 
-def build_engine(url: str) -> Engine:
+def build_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20) -> Engine:
     """An engine for `url` with the pragmas or pool settings PayTime relies on."""
     if url.startswith("sqlite"):
         database = make_url(url).database
@@ -38,7 +40,25 @@ def build_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    engine = create_engine(url, pool_size=pool_size, max_overflow=max_overflow)
+    _discard_connections_closed_by_server(engine)
+    return engine
+
+
+def _discard_connections_closed_by_server(engine: Engine) -> None:
+    """Hand out no pooled connection the server has closed, without a round trip per checkout.
+
+    An idle PostgreSQL connection has nothing to read unless the server ended it (a terminated
+    backend sends its FATAL message, a restart closes the socket), so a readable socket at checkout
+    means a dead connection: the pool drops it and checks out another. This is what a `SELECT 1`
+    pre-ping would find, at the cost of one non-blocking poll instead of a round trip per transaction.
+    """
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        readable, _, _ = select.select([dbapi_connection.fileno()], [], [], 0)
+        if readable:
+            raise DisconnectionError("the server closed this pooled connection")
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -111,9 +131,18 @@ def is_postgresql(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-def upsert_statement(session: Session, table: Table) -> Any:
-    """An INSERT for `table` that can say what to do on a unique-key conflict (both dialects have one)."""
-    return (postgresql_insert if is_postgresql(session) else sqlite_insert)(table)
+def conflict_aware_insert(dialect: str, table: Table) -> Any:
+    """An INSERT for `table` that can say what to do on a unique-key conflict (both dialects have one).
+
+    Callers build their statement once per dialect and pass the values at execution: constructing
+    a statement costs more Python than sending it.
+    """
+    return (postgresql_insert if dialect == "postgresql" else sqlite_insert)(table)
+
+
+@functools.cache
+def _insert_or_nothing(dialect: str, table: Table) -> Any:
+    return conflict_aware_insert(dialect, table).on_conflict_do_nothing().returning(*table.primary_key)
 
 
 def insert_unless_duplicate(session: Session, row: SQLModel) -> bool:
@@ -124,9 +153,8 @@ def insert_unless_duplicate(session: Session, row: SQLModel) -> bool:
     """
     mapper = inspect(row).mapper
     values = {attribute.columns[0].name: getattr(row, attribute.key) for attribute in mapper.column_attrs}
-    table = mapper.local_table
-    statement = upsert_statement(session, table).values(**values).on_conflict_do_nothing().returning(*table.primary_key)
-    return session.connection().execute(statement).first() is not None
+    statement = _insert_or_nothing(session.get_bind().dialect.name, mapper.local_table)
+    return session.connection().execute(statement, values).first() is not None
 
 
 def for_update(statement: Select, *, skip_locked: bool = False) -> Select:

@@ -23,12 +23,13 @@ dashboard's counts and sums) and tells open staff dashboards (`STAFF_TOPIC`) onc
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 import httpx
 from sqlalchemy import delete, text
@@ -36,7 +37,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, or_, select
 
 from paytime_app.bus import publish_after_commit
-from paytime_app.db import for_update, insert_unless_duplicate, is_postgresql, unit_of_work, upsert_statement
+from paytime_app.db import conflict_aware_insert, for_update, insert_unless_duplicate, is_postgresql, unit_of_work
 from paytime_app.errors import Conflict, DomainError, NotFound, ServiceUnavailable, ValidationFailed
 from paytime_app.models.base import utcnow
 from paytime_app.models.ledger import LedgerAccount, LedgerEntry
@@ -274,7 +275,7 @@ def _create_payment(
             session.add(payment)
             _record_change(session, payment, None, PaymentStatus.PENDING, source="api")
             session.flush()
-            _tally(session, payment, +1)
+            _add_to_totals(session, [_total_row(payment, +1)])
     except IntegrityError:
         # Another request with the same key won the race: answer as it did.
         return _create_payment(
@@ -605,14 +606,16 @@ def _move(
 ) -> None:
     if target not in TRANSITIONS.get(PaymentStatus(payment.status), frozenset()):
         return
-    _tally(session, payment, -1)
+    before = _total_row(payment, -1)
     _record_change(session, payment, PaymentStatus(payment.status), target, source=source, reason=reason)
     payment.status = target
     payment.updated_at = utcnow()
     payment.refunded_minor += refunded_delta
     if target == PaymentStatus.FAILED:
         payment.failure_reason = (reason or "failed")[:200]
-    _tally(session, payment, +1)
+    # Without autoflush the payment's UPDATE goes out once, with the commit, not before the totals.
+    with session.no_autoflush:
+        _add_to_totals(session, [before, _total_row(payment, +1)])
     publish_after_commit(
         session, "payment.updated", user_id=str(payment.user_id), payment_id=str(payment.id), status=str(target)
     )
@@ -620,19 +623,12 @@ def _move(
 
 
 _TOTAL_KEY = ("day", "currency", "status", "provider", "method", "purpose", "failure_reason", "shard")
+_TOTAL_SUMS = ("count", "amount_minor", "refunded_minor")
 
 
-def _tally(session: Session, payment: Payment, sign: int) -> None:
-    """Add (+1) or take away (-1) the payment as it now stands in its day's totals, in this transaction.
-
-    An upsert on the totals' unique key, in the payment's own shard: only payments of one day that
-    share a shard serialise on a row for the rest of their transaction, and statuses move forward
-    only, so two transactions never take the same pair of rows in opposite orders.
-    """
-    table = PaymentDailyTotal.__table__  # type: ignore[attr-defined]
-    values = {
-        "id": uuid.uuid4(),
-        "created_at": utcnow(),
+def _total_row(payment: Payment, sign: int) -> dict[str, Any]:
+    """The payment as it now stands, as a row to add (+1) to or take away (-1) from its day's totals."""
+    return {
         "day": payment.created_at.astimezone(UTC).date(),
         "currency": payment.currency,
         "status": str(payment.status),
@@ -640,21 +636,44 @@ def _tally(session: Session, payment: Payment, sign: int) -> None:
         "method": payment.method,
         "purpose": str(payment.purpose),
         "failure_reason": payment.failure_reason or "",
+        "shard": payment.id.int % TOTAL_SHARDS,
         "count": sign,
         "amount_minor": sign * payment.amount_minor,
         "refunded_minor": sign * payment.refunded_minor,
-        "shard": payment.id.int % TOTAL_SHARDS,
     }
-    statement = upsert_statement(session, table).values(**values)
-    statement = statement.on_conflict_do_update(
+
+
+@functools.cache
+def _totals_upsert(dialect: str) -> Any:
+    table = PaymentDailyTotal.__table__  # type: ignore[attr-defined]
+    statement = conflict_aware_insert(dialect, table)
+    return statement.on_conflict_do_update(
         index_elements=list(_TOTAL_KEY),
-        set_={
-            "count": table.c.count + statement.excluded.count,
-            "amount_minor": table.c.amount_minor + statement.excluded.amount_minor,
-            "refunded_minor": table.c.refunded_minor + statement.excluded.refunded_minor,
-        },
+        set_={name: table.c[name] + statement.excluded[name] for name in _TOTAL_SUMS},
     )
-    session.execute(statement)
+
+
+def _add_to_totals(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Add rows to the day totals in one upsert, in this transaction.
+
+    On the totals' unique key, in the payment's own shard: only payments of one day that share a
+    shard serialise on a row for the rest of their transaction, and statuses move forward only, so
+    two transactions never take the same pair of rows in opposite orders. Rows for the same key
+    (a second partial refund) are summed first, since one statement may touch a row only once.
+    """
+    merged: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in rows:
+        key = tuple(row[name] for name in _TOTAL_KEY)
+        if key in merged:
+            for name in _TOTAL_SUMS:
+                merged[key][name] += row[name]
+        else:
+            merged[key] = dict(row)
+    now = utcnow()
+    session.execute(
+        _totals_upsert(session.get_bind().dialect.name),
+        [{"id": uuid.uuid4(), "created_at": now, **row} for row in merged.values()],
+    )
 
 
 def _record_change(

@@ -252,6 +252,12 @@ def test_daily_totals_follow_every_status_change(staff, ada):
     complete_refund(refund_id=refund(staff["admin"], paid, 1_000).id)
     assert totals_by_status() == rows_by_status()
     assert totals_by_status()["partially_refunded"] == (1, 3_000)
+    # Partially refunded again: the same totals row is both taken from and added to.
+    complete_refund(refund_id=refund(staff["admin"], paid, 500).id)
+    assert totals_by_status() == rows_by_status()
+    with unit_of_work() as session:
+        refunded = session.exec(select(func.sum(PaymentDailyTotal.refunded_minor))).one()
+    assert refunded == 1_500
 
 
 # --- the list --------------------------------------------------------------------------------------
