@@ -42,7 +42,7 @@ from paytime_app.models.base import utcnow
 from paytime_app.models.ious import OPEN_STATUSES, Iou, IouMethod, IouStatus
 from paytime_app.models.users import User
 from paytime_app.money import parse_currency, require_positive
-from paytime_app.services import ledger
+from paytime_app.services import ledger, rate_limits
 from paytime_app.services.audit import record_audit
 from paytime_app.services.friends import CannotFriendSelf, require_friend
 from paytime_app.services.identifiers import human_reference, request_hash
@@ -142,7 +142,8 @@ def open_iou(
     """The actor (borrower) records that they owe a friend `amount_minor`, due on `due_date`.
 
     Raises InvalidAmount, UnsupportedCurrency, InvalidMethod, InvalidDueDate, InvalidNote,
-    CannotFriendSelf, NotFriends, IouIdempotencyMismatch.
+    CannotFriendSelf, NotFriends, IouIdempotencyMismatch, RateLimited (a retry of an opened IOU is
+    never limited).
     """
     money_currency = parse_currency(currency)
     require_positive(amount_minor)
@@ -177,6 +178,7 @@ def open_iou(
             raise IouIdempotencyMismatch()
         return existing
     lender = require_friend(session=session, actor=actor, user_id=lender_id)
+    rate_limits.enforce_rate_limit(rate_limits.IOUS_OPENED_PER_USER, f"user:{actor.id}")
     iou = Iou(
         reference=human_reference("IOU", 6),
         borrower_id=actor.id,

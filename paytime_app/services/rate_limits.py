@@ -94,6 +94,8 @@ MONEY_ACTION_PER_USER = RateLimitPolicy("money_action_per_user", "30/minute")
 # Friend requests and people search: against spam and against walking the user list by name.
 FRIEND_REQUESTS_PER_USER = RateLimitPolicy("friend_requests_per_user", "30/hour")
 PEOPLE_SEARCH_PER_USER = RateLimitPolicy("people_search_per_user", "60/10 minutes")
+# Each IOU notifies the lender: against flooding a friend with debts.
+IOUS_OPENED_PER_USER = RateLimitPolicy("ious_opened_per_user", "30/hour")
 
 
 def _plural(count: int, unit: str) -> str:

@@ -17,6 +17,7 @@ from paytime_app.models.jobs import Job
 from paytime_app.models.ledger import LedgerTransaction
 from paytime_app.models.users import User
 from paytime_app.money import Currency
+from paytime_app.services import rate_limits
 from paytime_app.services.friends import accept_friend_request, send_friend_request
 from paytime_app.services.ious import (
     DUE_JOB,
@@ -36,6 +37,7 @@ from paytime_app.services.ious import (
 from paytime_app.services.jobs import run_due_jobs
 from paytime_app.services.ledger import find_ledger_problems, get_balance
 from paytime_app.services.notifications import list_notifications
+from paytime_app.services.rate_limits import RateLimitPolicy
 from paytime_app.services.wallets import WalletKind, wallet_address
 from tests.helpers import fund_wallet, make_user, refusal_code, run_at_once
 
@@ -178,6 +180,17 @@ def test_open_iou_bad_input_is_refused(clock, ben, ada, changes, code):
     request = {"amount_minor": 100, "currency": "NGN", "method": "cash", "idempotency_key": "k", **changes}
     assert refusal_code(open_iou, actor=ben, lender_id=ada.id, **request) == code
     assert in_transaction(list_ious, actor=ben) == []
+
+
+def test_opening_ious_is_rate_limited_but_retries_are_not(clock, ben, ada, monkeypatch):
+    monkeypatch.setattr(rate_limits, "IOUS_OPENED_PER_USER", RateLimitPolicy("ious_opened_per_user", "2/hour"))
+    first = borrow(ben, ada, idempotency_key="limit-1")
+    borrow(ben, ada, idempotency_key="limit-2")
+    assert borrow(ben, ada, idempotency_key="limit-1").id == first.id
+    assert refusal_code(
+        open_iou, actor=ben, lender_id=ada.id, amount_minor=100, currency="NGN", method="cash", idempotency_key="k3"
+    ) == ("rate_limited")
+    assert len(in_transaction(list_ious, actor=ben)) == 2
 
 
 def test_open_iou_needs_a_friend(clock, ben, ada, eve):
