@@ -106,6 +106,23 @@ def search_form(
     )
 
 
+def choice(
+    options: list[str], *, name: str, label: str, default: str, size: str = "2", **trigger_props: object
+) -> rx.Component:
+    """A form select whose button carries its accessible name.
+
+    The one-call `rx.select` puts `aria_label` and `id` on Radix's root, which renders nothing, so
+    screen readers announced an unnamed combobox and labels pointed at no element.
+    """
+    return rx.select.root(
+        rx.select.trigger(aria_label=label, **trigger_props),
+        rx.select.content(*[rx.select.item(option, value=option) for option in options]),
+        name=name,
+        default_value=default,
+        size=size,
+    )
+
+
 def amount_fields(*, amount_id: str, label: str = "Amount", placeholder: str = "5000.00") -> rx.Component:
     """An amount typed in major units (`amount`) beside its currency (`currency`), for money forms."""
     return rx.hstack(
@@ -126,7 +143,9 @@ def amount_fields(*, amount_id: str, label: str = "Amount", placeholder: str = "
         ),
         rx.vstack(
             rx.el.label(rx.text("Currency", size="2", weight="medium"), html_for=f"{amount_id}-currency"),
-            rx.select(["NGN", "USD"], id=f"{amount_id}-currency", name="currency", default_value="NGN", size="3"),
+            choice(
+                ["NGN", "USD"], name="currency", label="Currency", default="NGN", size="3", id=f"{amount_id}-currency"
+            ),
             spacing="1",
             flex="1",
         ),

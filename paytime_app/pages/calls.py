@@ -5,7 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from paytime_app.components.feedback import empty_state, error_callout, loading_rows, page_header
-from paytime_app.components.forms import callout
+from paytime_app.components.forms import callout, choice
 from paytime_app.components.layout import page_shell
 from paytime_app.components.tables import data_table
 from paytime_app.state.calls import CallsState
@@ -88,8 +88,8 @@ def place_call_form() -> rx.Component:
                     width="100%",
                 ),
                 rx.hstack(
-                    rx.select(["audio", "video"], name="call_type", default_value="audio", aria_label="Call type"),
-                    rx.select(["NGN", "USD"], name="currency", default_value="NGN", aria_label="Pay in"),
+                    choice(["audio", "video"], name="call_type", label="Call type", default="audio"),
+                    choice(["NGN", "USD"], name="currency", label="Pay in", default="NGN"),
                     rx.button("Call", type="submit", size="3", flex="1"),
                     width="100%",
                 ),
@@ -136,7 +136,7 @@ def credits_card() -> rx.Component:
                         flex="1",
                         min_width="0",
                     ),
-                    rx.select(["NGN", "USD"], name="currency", default_value="NGN", aria_label="Credits currency"),
+                    choice(["NGN", "USD"], name="currency", label="Credits currency", default="NGN"),
                     rx.button("Buy from wallet", type="submit", variant="soft"),
                     width="100%",
                     wrap="wrap",

@@ -10,9 +10,12 @@ from tests.e2e.test_account_security import new_user
 from tests.e2e.test_accounts import sign_in
 
 
-def start_top_up(page: Page, amount: str) -> None:
+def start_top_up(page: Page, amount: str, currency: str = "NGN") -> None:
     page.goto("/wallet")
     page.get_by_label("Amount").fill(amount)
+    if currency != "NGN":
+        page.get_by_role("combobox", name="Currency").click()
+        page.get_by_role("option", name=currency).click()
     page.get_by_role("button", name="Continue to payment").click()
     expect(page.get_by_role("heading", name="Test payment")).to_be_visible()
 
@@ -41,11 +44,12 @@ def test_top_up_with_mock_provider_updates_balance_live(browser: Browser, page: 
 def test_failed_payment_is_shown_and_credits_nothing(page: Page):
     new_user("failer@example.com", "Fay Failer")
     sign_in(page, "failer@example.com", "correct-horse-battery")
-    start_top_up(page, "700")
+    start_top_up(page, "7", currency="USD")
+    expect(page.get_by_text("$7.00", exact=True)).to_be_visible()
     page.get_by_role("button", name="Fail payment").click()
     expect(page.get_by_role("heading", name="Wallet")).to_be_visible()
     expect(page.get_by_text("failed").first).to_be_visible()
-    expect(page.get_by_text("₦0.00").first).to_be_visible()
+    expect(page.get_by_text("$0.00").first).to_be_visible()
 
 
 def test_unfinished_payment_can_be_verified(page: Page):
