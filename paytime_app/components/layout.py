@@ -34,6 +34,30 @@ def nav_link(link: rx.Var) -> rx.Component:
     )
 
 
+def staff_menu() -> rx.Component:
+    return rx.menu.root(
+        rx.menu.trigger(
+            rx.button(
+                rx.text("Admin", size="2", weight="medium"),
+                rx.icon("chevron-down", size=14),
+                variant="ghost",
+                color_scheme="gray",
+                size="2",
+            ),
+        ),
+        rx.menu.content(
+            rx.foreach(
+                AuthState.staff_links,
+                lambda link: rx.menu.item(
+                    rx.link(
+                        rx.hstack(rx.icon(link["icon"], size=14), link["label"], align="center"), href=link["href"]
+                    ),
+                ),
+            ),
+        ),
+    )
+
+
 def account_menu() -> rx.Component:
     return rx.menu.root(
         rx.menu.trigger(
@@ -172,6 +196,18 @@ def mobile_menu() -> rx.Component:
                 AuthState.nav_links,
                 lambda link: rx.menu.item(rx.link(link["label"], href=link["href"], underline="none")),
             ),
+            rx.cond(
+                AuthState.staff_links.length() > 0,
+                rx.fragment(
+                    rx.menu.separator(),
+                    rx.text("Admin", size="1", weight="medium", color=rx.color("gray", 10), padding="4px 12px"),
+                    rx.foreach(
+                        AuthState.staff_links,
+                        lambda link: rx.menu.item(rx.link(link["label"], href=link["href"], underline="none")),
+                    ),
+                ),
+                rx.fragment(),
+            ),
             rx.menu.separator(),
             rx.cond(
                 AuthState.is_signed_in,
@@ -192,7 +228,14 @@ def top_bar() -> rx.Component:
     return rx.box(
         rx.hstack(
             brand(),
-            rx.desktop_only(rx.hstack(rx.foreach(AuthState.nav_links, nav_link), spacing="5")),
+            rx.desktop_only(
+                rx.hstack(
+                    rx.foreach(AuthState.nav_links, nav_link),
+                    rx.cond(AuthState.staff_links.length() > 0, staff_menu(), rx.fragment()),
+                    spacing="5",
+                    align="center",
+                )
+            ),
             rx.spacer(),
             rx.cond(AuthState.is_signed_in, notification_centre(), rx.fragment()),
             rx.desktop_only(account_area()),

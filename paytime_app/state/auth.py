@@ -22,7 +22,7 @@ from paytime_app.db import in_transaction
 from paytime_app.errors import AuthenticationRequired
 from paytime_app.models.sessions import SessionKind
 from paytime_app.models.users import Role
-from paytime_app.routes import navigation_for
+from paytime_app.routes import NavLink, navigation_for, staff_navigation_for
 from paytime_app.services.sessions import ClientInfo, authenticate_token, call_as_user, end_session
 
 T = TypeVar("T")
@@ -31,6 +31,10 @@ T = TypeVar("T")
 def _viewer(*, session: Any, token: str | None) -> tuple[str, str, str, str]:
     user, record = authenticate_token(session=session, token=token, kind=SessionKind.BROWSER)
     return str(user.id), user.display_name, user.role, str(record.id)
+
+
+def _as_dicts(links: list[NavLink]) -> list[dict[str, str]]:
+    return [{"label": link.label, "href": link.href, "icon": link.icon} for link in links]
 
 
 class AuthState(rx.State):
@@ -53,8 +57,14 @@ class AuthState(rx.State):
 
     @rx.var
     def nav_links(self) -> list[dict[str, str]]:
-        role = Role(self.role) if self.role else None
-        return [{"label": link.label, "href": link.href, "icon": link.icon} for link in navigation_for(role)]
+        return _as_dicts(navigation_for(self._viewer_role()))
+
+    @rx.var
+    def staff_links(self) -> list[dict[str, str]]:
+        return _as_dicts(staff_navigation_for(self._viewer_role()))
+
+    def _viewer_role(self) -> Role | None:
+        return Role(self.role) if self.role else None
 
     def _cookie(self, name: str) -> str | None:
         return read_cookie(self.router.headers.cookie, name)

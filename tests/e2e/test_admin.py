@@ -10,6 +10,12 @@ from tests.e2e.test_account_security import new_user
 from tests.e2e.test_accounts import latest_link, sign_in
 
 
+def open_staff_page(page: Page, name: str) -> None:
+    """Staff pages live under the top bar's Admin menu."""
+    page.get_by_role("button", name="Admin").click()
+    page.get_by_role("menuitem", name=name).click()
+
+
 def test_admin_changes_role_and_disables_user_live(browser: Browser, page: Page, app_server):
     new_user("ezra@example.com", "Ezra Target")
     victim = browser.new_context(base_url=app_server["base_url"]).new_page()
@@ -17,8 +23,7 @@ def test_admin_changes_role_and_disables_user_live(browser: Browser, page: Page,
     expect(victim.get_by_text("Ezra Target")).to_be_visible()
 
     sign_in(page, "admin@paytime.local", DEMO_PASSWORD)
-    expect(page.get_by_role("link", name="Users")).to_be_visible()
-    page.get_by_role("link", name="Users").click()
+    open_staff_page(page, "Users")
     page.get_by_label("Search users").fill("ezra")
     page.get_by_role("button", name="Search").click()
     expect(page.get_by_role("row")).to_have_count(2)
@@ -32,7 +37,7 @@ def test_admin_changes_role_and_disables_user_live(browser: Browser, page: Page,
     sign_in(victim, "ezra@example.com", "correct-horse-battery")
     expect(victim.get_by_text("This account is disabled")).to_be_visible()
 
-    page.get_by_role("link", name="Audit log").click()
+    open_staff_page(page, "Audit log")
     expect(page.get_by_text("user.role_changed").first).to_be_visible()
     expect(page.get_by_text("user.disabled").first).to_be_visible()
     screenshot(page, "admin-audit-log")
@@ -65,8 +70,7 @@ def test_admin_creates_a_user_who_chooses_a_password_from_the_email(browser: Bro
 
 def test_viewer_sees_users_but_cannot_change_them(page: Page):
     sign_in(page, "viewer@paytime.local", DEMO_PASSWORD)
-    expect(page.get_by_role("link", name="Users")).to_be_visible()
-    page.goto("/admin/users")
+    open_staff_page(page, "Users")
     expect(page.get_by_text("ada@paytime.local")).to_be_visible()
     expect(page.get_by_role("button", name="Add user")).to_have_count(0)
     expect(page.get_by_role("button", name=re.compile("^Disable "))).to_have_count(0)

@@ -14,6 +14,7 @@ from paytime_app.services.demo import DEMO_PASSWORD
 from paytime_app.services.demo_payments import seed_demo_payments
 from tests.e2e.conftest import SCREENSHOTS, screenshot
 from tests.e2e.test_accounts import sign_in
+from tests.e2e.test_admin import open_staff_page
 from tests.e2e.test_wallet import start_top_up
 
 _seeded: list[int] = []
@@ -33,7 +34,7 @@ def seed_history() -> None:
 def test_admin_dashboard_filters_live_refund_and_export(browser: Browser, page: Page, app_server):
     seed_history()
     sign_in(page, "admin@paytime.local", DEMO_PASSWORD)
-    page.get_by_role("link", name="Payments").click()
+    open_staff_page(page, "Payments")
     expect(page.get_by_role("heading", name="Payments", exact=True)).to_be_visible()
     expect(page.get_by_text("Success rate")).to_be_visible()
     expect(page.get_by_text(re.compile(r"^4\d\d payments$"))).to_be_visible()
