@@ -107,6 +107,7 @@ logger = logging.getLogger("paytime.bookings")
 
 EXPIRE_HOLD_JOB = "bookings.expire_hold"
 TICKETS_ATTACHMENT = "booking_tickets"
+REFUND_SETTLED_JOB = "bookings.refund_settled"
 TOPIC = "booking.updated"
 FEES_ADDRESS = "platform:fees"
 MAX_TYPES_PER_BOOKING = 10
@@ -567,12 +568,27 @@ def _unused_payment_note(refund: BookingRefund, status: RefundStatus = RefundSta
 
 @payments.on_refund_settled(PaymentPurpose.BOOKING)
 def _booking_refund_settled(*, session: Session, refund: PaymentRefund) -> None:
-    """The provider answered a booking's refund: tell the buyer; a refused one stayed in their wallet."""
-    if not refund.idempotency_key.startswith(_REFUND_KEY_PREFIX):
-        return  # an admin's refund from the payments dashboard
+    """The provider answered a booking's refund: the booking side follows in its own job.
+
+    Not here, because the payment is locked now, and a cancellation locks the booking before the
+    payment: taking the booking after the payment here could deadlock with it.
+    """
+    if refund.idempotency_key.startswith(_REFUND_KEY_PREFIX):  # else an admin's refund from the dashboard
+        enqueue_job(
+            session=session,
+            kind=REFUND_SETTLED_JOB,
+            payload={"refund_id": str(refund.id)},
+            dedupe_key=f"{REFUND_SETTLED_JOB}:{refund.id}",
+        )
+
+
+@job_handler(REFUND_SETTLED_JOB)
+def booking_refund_settled_job(*, session: Session, payload: dict[str, Any]) -> None:
+    """Tell the buyer how their refund ended; a refused one stayed in their wallet."""
+    refund = session.get(PaymentRefund, uuid.UUID(payload["refund_id"]))
+    assert refund is not None
     booking_refund = session.get(BookingRefund, uuid.UUID(refund.idempotency_key.removeprefix(_REFUND_KEY_PREFIX)))
-    if booking_refund is None:
-        return
+    assert booking_refund is not None
     booking = _lock_booking(session, booking_refund.booking_id)
     assert booking is not None
     failed = refund.status == RefundStatus.FAILED
