@@ -22,8 +22,8 @@ Pay: `pay_booking` (wallet) posts ONE ledger transaction: buyer wallet → `sell
 seats from held to sold and issues the tickets, all in one database transaction. A provider payment
 (`start_booking_payment`) is a `payment` with purpose booking; when it succeeds, payments credits
 the buyer's wallet and calls `_booking_payment_succeeded` in the same transaction, which pays the
-booking from that money exactly as above. A payment arriving after the hold was swept
-is accepted only if the seats can be taken again. Otherwise, as for a payment arriving after the
+booking from that money exactly as above. A payment arriving after the hold was swept is
+accepted only if the seats can be taken again. Otherwise, as for a payment arriving after the
 customer cancelled or paid another way, a `booking_refund` (destination `provider`) sends it back
 through `payments.refund_to_payer` in the same transaction: the money is held in the wallet at once
 and the durable job `payments.refund` asks the provider (once, keyed by the refund; retried with
