@@ -61,6 +61,10 @@ def event_bookings_csv(event_id: str) -> str:
     return f"/api/downloads/events/{event_id}/bookings.csv"
 
 
+def mail_attachment(mail_id: str, index: int) -> str:
+    return f"/api/downloads/mail/{mail_id}/attachments/{index}"
+
+
 FORBIDDEN = "/forbidden"
 SERVER_ERROR = "/error"
 

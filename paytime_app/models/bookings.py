@@ -36,9 +36,9 @@ class RedemptionStatus(StrEnum):
 
 class RefundDestination(StrEnum):
     WALLET = "wallet"
-    # Paid through a provider: owed back to the card/bank; credited to the wallet until provider
-    # refunds exist (see services/bookings.py).
-    PROVIDER_OWED = "provider_owed"
+    # Paid through a provider: sent back through it (a `payment_refund` of `payment_id`); becomes
+    # `wallet` if the provider refuses, since the money then stays in the buyer's wallet.
+    PROVIDER = "provider"
 
 
 class Booking(TableBase, table=True):
@@ -155,7 +155,7 @@ class BookingRefund(TableBase, table=True):
         CheckConstraint("amount_minor >= 0 AND fee_part_minor >= 0", name="amounts"),
         CheckConstraint("fee_part_minor <= amount_minor", name="fee_within_amount"),
         CheckConstraint("percent BETWEEN 0 AND 100", name="percent"),
-        CheckConstraint("destination IN ('wallet', 'provider_owed')", name="destination"),
+        CheckConstraint("destination IN ('wallet', 'provider')", name="destination"),
     )
 
     booking_id: uuid.UUID = Field(sa_column=Column(ForeignKey("booking.id"), nullable=False, index=True))

@@ -5,8 +5,25 @@ from __future__ import annotations
 import reflex as rx
 
 from paytime_app.components.feedback import empty_state, error_callout, loading_rows, page_header
+from paytime_app.components.forms import server_link
 from paytime_app.components.layout import page_shell
 from paytime_app.state.mailbox import MailboxState
+
+
+def attachment_row(message: rx.Var, attachment: rx.Var) -> rx.Component:
+    return rx.cond(
+        attachment["mail_id"] == message["id"],
+        rx.hstack(
+            rx.icon("paperclip", size=14),
+            rx.cond(
+                attachment["href"] != "",
+                server_link(rx.text(attachment["filename"], size="2"), attachment["href"]),
+                rx.text(attachment["filename"], " (sign in as the recipient to download)", size="2"),
+            ),
+            align="center",
+            spacing="2",
+        ),
+    )
 
 
 def message_card(message: rx.Var) -> rx.Component:
@@ -21,6 +38,7 @@ def message_card(message: rx.Var) -> rx.Component:
             ),
             rx.text("To ", message["to"], size="2", color=rx.color("gray", 11)),
             rx.text(message["body"], size="2", white_space="pre-wrap", word_break="break-word"),
+            rx.foreach(MailboxState.attachments, lambda attachment: attachment_row(message, attachment)),
             spacing="2",
             width="100%",
         ),

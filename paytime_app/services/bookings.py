@@ -22,10 +22,13 @@ Pay: `pay_booking` (wallet) posts ONE ledger transaction: buyer wallet → `sell
 seats from held to sold and issues the tickets, all in one database transaction. A provider payment
 (`start_booking_payment`) is a `payment` with purpose booking; when it succeeds, payments credits
 the buyer's wallet and calls `_booking_payment_succeeded` in the same transaction, which pays the
-booking from that money exactly as above. A payment arriving after the hold was swept is accepted
-only if the seats can be taken again; otherwise the money stays in the buyer's wallet, the booking
-records a refund owed to the provider (`booking_refund`, destination `provider_owed`; there is no
-provider refund call yet), and the customer is told so.
+booking from that money exactly as above. A payment arriving after the hold was swept is
+accepted only if the seats can be taken again. Otherwise, as for a payment arriving after the
+customer cancelled or paid another way, a `booking_refund` (destination `provider`) sends it back
+through `payments.refund_to_payer` in the same transaction: the money is held in the wallet at once
+and the durable job `payments.refund` asks the provider (once, keyed by the refund; retried with
+backoff while it is down), then moves it to the provider's clearing account. The customer is told
+either way (outcome note and notification), and again when the provider answers.
 
 Tickets: one per attendee, or one group ticket admitting the whole quantity; each with a random
 code and an Ed25519-signed QR payload (signing_keys.sign_payload; the key id is in the token).
@@ -34,8 +37,9 @@ Cancel: the customer cancels some or all tickets under the event's refund policy
 more than 7 days before the start, 75% > 3 days, 50% > 1 day, else 0); the organizer may cancel
 with any percentage (cancelling an event refunds everything). The refund reverses the seller and
 fee shares in proportion, in one ledger transaction keyed by the tickets, after locking the
-booking and re-checking each ticket is still valid, so a ticket is refunded once. Cancelled
-tickets are revoked (status cancelled) and their seats return to sale.
+booking and re-checking each ticket is still valid, so a ticket is refunded once. A booking paid
+through a provider gets its refund back through that provider the same way as a late payment.
+Cancelled tickets are revoked (status cancelled) and their seats return to sale.
 """
 
 from __future__ import annotations
@@ -71,7 +75,7 @@ from paytime_app.models.bookings import (
     TicketStatus,
 )
 from paytime_app.models.events import Coupon, CouponKind, Event, EventStatus, TicketType
-from paytime_app.models.payments import Payment, PaymentPurpose, PaymentStatus
+from paytime_app.models.payments import Payment, PaymentPurpose, PaymentRefund, PaymentStatus, RefundStatus
 from paytime_app.models.sessions import SessionKind
 from paytime_app.models.users import User
 from paytime_app.money import Currency, Money, format_money
@@ -91,15 +95,19 @@ from paytime_app.services.events import (
 )
 from paytime_app.services.identifiers import human_reference, request_hash
 from paytime_app.services.jobs import enqueue_job, job_handler
-from paytime_app.services.mail import queue_mail
+from paytime_app.services.mail import Attachment, attachment_renderer, queue_mail
+from paytime_app.services.notifications import notify
 from paytime_app.services.sessions import authenticate_token
 from paytime_app.services.signing_keys import get_active_signing_key, sign_payload
+from paytime_app.services.ticket_pdf import render_tickets_pdf
 from paytime_app.services.wallets import WalletKind, wallet_address
 from paytime_app.settings import get_settings
 
 logger = logging.getLogger("paytime.bookings")
 
 EXPIRE_HOLD_JOB = "bookings.expire_hold"
+TICKETS_ATTACHMENT = "booking_tickets"
+REFUND_SETTLED_JOB = "bookings.refund_settled"
 TOPIC = "booking.updated"
 FEES_ADDRESS = "platform:fees"
 MAX_TYPES_PER_BOOKING = 10
@@ -457,64 +465,154 @@ def start_booking_payment(
 
 @payments.on_payment_succeeded(PaymentPurpose.BOOKING)
 def _booking_payment_succeeded(*, session: Session, payment: Payment) -> None:
-    """The provider's money is in the buyer's wallet: pay the booking from it, or leave it there as the refund."""
+    """The provider's money is in the buyer's wallet: pay the booking from it, or send it back."""
     booking = session.exec(
         for_update(select(Booking).where(Booking.payment_id == payment.id)).execution_options(populate_existing=True)
     ).first()
     if booking is None:
         return
-    amount = format_money(payment.amount_minor, payment.currency)
     if booking.status == BookingStatus.CONFIRMED:
-        # Paid another way meanwhile: the money stays in the wallet, and the customer is told so.
-        _returned_to_wallet(
-            session,
-            booking,
-            payment,
-            f"Your card payment of {amount} arrived after this booking was already paid. It is in your PayTime wallet.",
-            "already_paid",
-        )
+        _refund_unused_payment(session, booking, payment, "already_paid")
         return
+    now = utcnow()
+    late = booking.status == BookingStatus.EXPIRED or (booking.expires_at is not None and booking.expires_at <= now)
     try:
         with session.begin_nested():
             if booking.status == BookingStatus.CANCELLED:
                 raise BookingNotPayable()
-            _confirm(session, booking, paid_with="provider", now=utcnow())
+            _confirm(session, booking, paid_with="provider", now=now)
     except DomainError as refusal:
-        if booking.status == BookingStatus.CANCELLED:
-            note = f"Your payment of {amount} arrived after you cancelled this booking. It is in your PayTime wallet."
-        else:
-            note = (
-                f"Your payment of {amount} arrived after your hold expired and the seats were gone. "
-                "It was returned to your PayTime wallet."
-            )
-        _returned_to_wallet(session, booking, payment, note, refusal.code)
+        _refund_unused_payment(session, booking, payment, refusal.code)
+        return
+    if late:
+        booking.outcome_note = (
+            "Your payment arrived after your hold expired; the seats were still free, so your booking is confirmed."
+        )
+        session.add(booking)
+        _tell_buyer(session, booking, "booking.late_payment_accepted", payment.amount_minor)
 
 
-def _returned_to_wallet(session: Session, booking: Booking, payment: Payment, note: str, code: str) -> None:
-    """A provider payment that could not pay its booking stays in the buyer's wallet; record the refund owed."""
-    booking.outcome_note = note[:300]
+# Why a provider payment could not pay its booking (the refusal's code), in the buyer's words.
+_UNUSED_PAYMENT = {
+    "already_paid": ("booking.duplicate_payment_refunding", "arrived after this booking was already paid"),
+    BookingNotPayable.code: ("booking.cancelled_payment_refunding", "arrived after you cancelled this booking"),
+    HoldExpired.code: ("booking.late_payment_refunding", "arrived after your hold expired and the seats were gone"),
+}
+_UNUSED_PREFIX = "unused_payment:"
+_REFUND_KEY_PREFIX = "booking-refund:"
+
+
+def _refund_unused_payment(session: Session, booking: Booking, payment: Payment, code: str) -> None:
+    """Send a provider payment its booking could not use back through the provider, once, and say so."""
+    kind, _ = _UNUSED_PAYMENT.get(code, _UNUSED_PAYMENT[HoldExpired.code])
+    refund = BookingRefund(
+        booking_id=booking.id,
+        percent=100,
+        amount_minor=payment.amount_minor,
+        currency=payment.currency,
+        destination=RefundDestination.PROVIDER,
+        payment_id=payment.id,
+        reason=f"{_UNUSED_PREFIX}{code}",
+    )
+    session.add(refund)
+    session.flush()
+    _send_back(session, refund)
+    booking.outcome_note = _unused_payment_note(refund)
     booking.updated_at = utcnow()
     session.add(booking)
-    session.add(
-        BookingRefund(
-            booking_id=booking.id,
-            percent=100,
-            amount_minor=payment.amount_minor,
-            currency=payment.currency,
-            destination=RefundDestination.PROVIDER_OWED,
-            payment_id=payment.id,
-            reason=f"late_payment:{code}",
-        )
-    )
     record_audit(
         session=session,
         action="booking.late_payment_refunded",
         actor=None,
         target_type="booking",
         target_id=booking.id,
-        data={"payment_id": str(payment.id), "code": code},
+        data={"payment_id": str(payment.id), "code": code, "destination": str(refund.destination)},
     )
+    if refund.destination == RefundDestination.WALLET:
+        kind = "booking.refund_failed"
+    _tell_buyer(session, booking, kind, refund.amount_minor)
     _changed(session, booking)
+
+
+def _send_back(session: Session, refund: BookingRefund) -> None:
+    """Ask for `refund` through its payment's provider (the durable job `payments.refund` calls it,
+    retrying while the provider is down). A provider we can no longer refund through (its keys were
+    removed, say) leaves the money in the buyer's wallet, where the payment credited it."""
+    assert refund.payment_id is not None
+    try:
+        with session.begin_nested():
+            payments.refund_to_payer(
+                session=session,
+                payment_id=refund.payment_id,
+                amount_minor=refund.amount_minor,
+                reason=refund.reason or "booking_cancelled",
+                idempotency_key=f"{_REFUND_KEY_PREFIX}{refund.id}",
+            )
+    except DomainError as refusal:
+        logger.warning("booking refund kept in the wallet", extra={"refund_id": str(refund.id), "code": refusal.code})
+        refund.destination = RefundDestination.WALLET
+        session.add(refund)
+
+
+def _unused_payment_note(refund: BookingRefund, status: RefundStatus = RefundStatus.PENDING) -> str:
+    code = refund.reason.removeprefix(_UNUSED_PREFIX)
+    _, why = _UNUSED_PAYMENT.get(code, _UNUSED_PAYMENT[HoldExpired.code])
+    if refund.destination == RefundDestination.WALLET:
+        where = "It could not go back to your card or bank, so it is in your PayTime wallet."
+    elif status == RefundStatus.SUCCEEDED:
+        where = "It was refunded to your card or bank."
+    else:
+        where = "It is being refunded to your card or bank."
+    return f"Your payment of {format_money(refund.amount_minor, refund.currency)} {why}. {where}"
+
+
+@payments.on_refund_settled(PaymentPurpose.BOOKING)
+def _booking_refund_settled(*, session: Session, refund: PaymentRefund) -> None:
+    """The provider answered a booking's refund: the booking side follows in its own job.
+
+    Not here, because the payment is locked now, and a cancellation locks the booking before the
+    payment: taking the booking after the payment here could deadlock with it.
+    """
+    if refund.idempotency_key.startswith(_REFUND_KEY_PREFIX):  # else an admin's refund from the dashboard
+        enqueue_job(
+            session=session,
+            kind=REFUND_SETTLED_JOB,
+            payload={"refund_id": str(refund.id)},
+            dedupe_key=f"{REFUND_SETTLED_JOB}:{refund.id}",
+        )
+
+
+@job_handler(REFUND_SETTLED_JOB)
+def booking_refund_settled_job(*, session: Session, payload: dict[str, Any]) -> None:
+    """Tell the buyer how their refund ended; a refused one stayed in their wallet."""
+    refund = session.get(PaymentRefund, uuid.UUID(payload["refund_id"]))
+    assert refund is not None
+    booking_refund = session.get(BookingRefund, uuid.UUID(refund.idempotency_key.removeprefix(_REFUND_KEY_PREFIX)))
+    assert booking_refund is not None
+    booking = _lock_booking(session, booking_refund.booking_id)
+    assert booking is not None
+    failed = refund.status == RefundStatus.FAILED
+    if failed:
+        booking_refund.destination = RefundDestination.WALLET
+        session.add(booking_refund)
+    if booking_refund.reason.startswith(_UNUSED_PREFIX):
+        booking.outcome_note = _unused_payment_note(booking_refund, RefundStatus(refund.status))
+        booking.updated_at = utcnow()
+        session.add(booking)
+    _tell_buyer(session, booking, "booking.refund_failed" if failed else "booking.refund_sent", refund.amount_minor)
+    _changed(session, booking)
+
+
+def _tell_buyer(session: Session, booking: Booking, kind: str, amount_minor: int) -> None:
+    notify(
+        session=session,
+        recipient_id=booking.user_id,
+        kind=kind,
+        amount_minor=amount_minor,
+        currency=booking.currency,
+        reference=booking.reference,
+        booking_id=str(booking.id),
+    )
 
 
 def _confirm(session: Session, booking: Booking, *, paid_with: str, now: datetime) -> None:
@@ -579,11 +677,34 @@ def _confirm(session: Session, booking: Booking, *, paid_with: str, now: datetim
             f"Hello {buyer_user.display_name},\n\nYour booking {booking.reference} is confirmed: "
             f"{len(tickets)} ticket(s) for {event.title}, {event.starts_at:%d %b %Y %H:%M} UTC at {event.venue}.\n"
             f"Total paid: {format_money(booking.total_minor, booking.currency)}.\n\n"
-            f"Your tickets and their QR codes are under My tickets in PayTime; each has a PDF to download.\n"
+            f"Your tickets are attached as a PDF; they and their QR codes are also under My tickets in PayTime.\n"
             + "".join(f"- Ticket {ticket.code}\n" for ticket in tickets)
+        ),
+        attachments=(
+            Attachment(
+                kind=TICKETS_ATTACHMENT,
+                ref=str(booking.id),
+                filename=f"tickets-{booking.reference}.pdf",
+                content_type="application/pdf",
+            ),
         ),
     )
     _changed(session, booking)
+
+
+@attachment_renderer(TICKETS_ATTACHMENT)
+def _render_booking_tickets(*, session: Session, ref: str) -> bytes:
+    """The confirmation mail's PDF: every ticket of the booking, as they are now."""
+    rows = session.exec(
+        select(Ticket, Event, TicketType)
+        .join(Event, col(Ticket.event_id) == Event.id)
+        .join(TicketType, col(Ticket.ticket_type_id) == TicketType.id)
+        .where(Ticket.booking_id == uuid.UUID(ref))
+        .order_by(col(Ticket.created_at), col(Ticket.code))
+    ).all()
+    if not rows:
+        raise NotFound("That booking has no tickets.")
+    return render_tickets_pdf([(ticket, event, ticket_type) for ticket, event, ticket_type in rows])
 
 
 def _issue_tickets(session: Session, booking: Booking, event: Event, items: list[BookingItem]) -> list[Ticket]:
@@ -807,7 +928,7 @@ def _refund(
         amount_minor=amount,
         fee_part_minor=fee_part,
         currency=booking.currency,
-        destination=RefundDestination.PROVIDER_OWED if booking.paid_with == "provider" else RefundDestination.WALLET,
+        destination=RefundDestination.PROVIDER if booking.paid_with == "provider" else RefundDestination.WALLET,
         payment_id=booking.payment_id if booking.paid_with == "provider" else None,
         reason=reason.strip()[:200],
     )
@@ -829,6 +950,10 @@ def _refund(
         refund.ledger_transaction_id = transaction.id
         booking.refunded_minor += amount
     session.add(refund)
+    if amount and refund.destination == RefundDestination.PROVIDER:
+        # The shares came back to the wallet the payment credited; from there, back through the provider.
+        session.flush()
+        _send_back(session, refund)
     return refund
 
 

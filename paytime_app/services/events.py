@@ -2,7 +2,10 @@
 
 An organizer is an approved seller (or an admin); they change only their own events (admins any).
 Events start as drafts, are published when they have at least one ticket type, and end cancelled
-(every booking refunded in full by the durable job `bookings.cancel_event_bookings`) or ended.
+(every booking refunded in full by the durable job `bookings.cancel_event_bookings`) or ended: the
+durable job `events.end`, booked for the end time whenever a published event gets one, marks it
+ended (sales stop, it leaves the public list, the organizer sees "ended"); each run also ends any
+other published event already past its end, so an end time that moved or a lost job is caught.
 Prices are read through `price_in_force`, which applies the first price tier still open.
 Availability counters (`sold`, `held`) belong to services/bookings.py: nothing here writes them.
 """
@@ -29,12 +32,14 @@ from paytime_app.models.events import Coupon, CouponKind, Event, EventStatus, Ti
 from paytime_app.models.users import Role, User
 from paytime_app.money import parse_currency
 from paytime_app.services.audit import record_audit
-from paytime_app.services.jobs import enqueue_job
+from paytime_app.services.jobs import enqueue_job, job_handler
 from paytime_app.services.sellers import require_seller
 
 # Marketplace default: 100% more than 7 days before the start, 75% > 3 days, 50% > 1 day, else nothing.
 DEFAULT_REFUND_POLICY: list[list[int]] = [[7, 100], [3, 75], [1, 50]]
 CANCEL_EVENT_JOB = "bookings.cancel_event_bookings"
+END_EVENT_JOB = "events.end"
+END_BATCH = 200
 MAX_CAPACITY = 1_000_000
 MAX_PRICE_MINOR = 100_000_000_00
 PAGE_SIZE = 12
@@ -162,6 +167,8 @@ def update_event(
     event.updated_at = utcnow()
     session.add(event)
     session.flush()
+    if event.status == EventStatus.PUBLISHED:
+        _schedule_end(session, event)
     record_audit(session=session, action="event.updated", actor=actor, target_type="event", target_id=event.id)
     _seats_changed(session, event)
     return event
@@ -185,6 +192,7 @@ def publish_event(*, session: Session, actor: User, event_id: uuid.UUID) -> Even
     event.published_at = event.updated_at = utcnow()
     session.add(event)
     session.flush()
+    _schedule_end(session, event)
     record_audit(session=session, action="event.published", actor=actor, target_type="event", target_id=event.id)
     _seats_changed(session, event)
     return event
@@ -220,6 +228,43 @@ def cancel_event(*, session: Session, actor: User, event_id: uuid.UUID, reason: 
     )
     _seats_changed(session, event)
     return event
+
+
+def _schedule_end(session: Session, event: Event) -> None:
+    # One job per end time: moving the end books another, and the old one finds nothing to end.
+    enqueue_job(
+        session=session,
+        kind=END_EVENT_JOB,
+        payload={"event_id": str(event.id)},
+        run_at=event.ends_at,
+        dedupe_key=f"{END_EVENT_JOB}:{event.id}:{event.ends_at.isoformat()}",
+    )
+
+
+def end_events(*, session: Session, now: datetime | None = None) -> int:
+    """Mark published events whose end time has passed as ended; returns how many."""
+    now = now or utcnow()
+    due = for_update(
+        select(Event)
+        .where(Event.status == EventStatus.PUBLISHED, col(Event.ends_at) <= now)
+        .order_by(col(Event.ends_at))
+        .limit(END_BATCH)
+    ).execution_options(populate_existing=True)
+    ended = session.exec(due).all()
+    for event in ended:
+        event.status = EventStatus.ENDED
+        event.updated_at = now
+        session.add(event)
+        record_audit(session=session, action="event.ended", actor=None, target_type="event", target_id=event.id)
+        _seats_changed(session, event)
+    session.flush()
+    return len(ended)
+
+
+@job_handler(END_EVENT_JOB)
+def end_events_job(*, session: Session, payload: dict[str, Any]) -> None:  # noqa: ARG001  job interface
+    """Durable job at a published event's end time."""
+    end_events(session=session)
 
 
 def duplicate_event(*, session: Session, actor: User, event_id: uuid.UUID) -> Event:
@@ -502,6 +547,8 @@ def seats_left(ticket_type: TicketType, event: Event) -> int:
 def sales_state(ticket_type: TicketType, event: Event, now: datetime | None = None) -> tuple[bool, str]:
     """Whether the type is on sale now, and a note for buyers when it is not."""
     now = now or utcnow()
+    if event.status == EventStatus.ENDED or (event.status == EventStatus.PUBLISHED and now >= event.ends_at):
+        return False, "This event has ended"
     if event.status != EventStatus.PUBLISHED:
         return False, "Sales closed"
     if ticket_type.sales_start is not None and now < ticket_type.sales_start:

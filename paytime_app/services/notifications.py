@@ -38,6 +38,17 @@ _TEXTS = {
     "iou.cash_confirmed": "{name} confirmed your cash payment of {amount} for {reference}.",
     "iou.cash_disputed": "{name} disputes your cash payment of {amount} for {reference}.",
     "iou.cancelled": "{name} cancelled {reference} for {amount}.",
+    "booking.late_payment_accepted": "Your payment of {amount} arrived after your hold on {reference} expired;"
+    " the seats were still free, so your booking is confirmed.",
+    "booking.late_payment_refunding": "Your payment of {amount} for {reference} arrived after your hold expired"
+    " and the seats were gone. It is being refunded to your card or bank.",
+    "booking.cancelled_payment_refunding": "Your payment of {amount} for {reference} arrived after you cancelled."
+    " It is being refunded to your card or bank.",
+    "booking.duplicate_payment_refunding": "Your payment of {amount} for {reference} arrived after the booking"
+    " was already paid. It is being refunded to your card or bank.",
+    "booking.refund_sent": "{amount} for {reference} was refunded to your card or bank.",
+    "booking.refund_failed": "{amount} for {reference} could not go back to your card or bank;"
+    " it is in your PayTime wallet.",
 }
 
 

@@ -12,13 +12,14 @@ through the ledger in the same transaction, keyed by the payment, so it happens 
 is down makes the payment fail with `provider_unavailable`; it never becomes "succeeded" unless the
 provider said so for exactly our reference, amount and currency.
 
-Refunds (`refund_payment`, admins only; the bookings feature calls it too) first reserve the money in
-the account the payment credited with a ledger hold, in the caller's transaction, so it cannot be
-spent meanwhile; the provider is asked after commit (`complete_refund` at once, and a durable job as
-the safety net), with an idempotency key derived from the stored refund, so it refunds once. Its
-answer captures the hold to the provider's clearing account (refunded / partially_refunded) or
-releases it. Every status change also updates `payment_daily_total` in the same transaction (the
-dashboard's counts and sums) and tells open staff dashboards (`STAFF_TOPIC`) once it commits.
+Refunds (`refund_payment` for admins, `refund_to_payer` for the bookings feature) first reserve
+the money in the account the payment credited with a ledger hold, in the caller's transaction, so it
+cannot be spent meanwhile; the provider is asked after commit (`complete_refund` at once, and a
+durable job as the safety net), with an idempotency key derived from the stored refund, so it
+refunds once. Its answer captures the hold to the provider's clearing account (refunded /
+partially_refunded) or releases it, and tells the payment's domain (`on_refund_settled`). Every
+status change also updates `payment_daily_total` in the same transaction (the dashboard's counts
+and sums) and tells open staff dashboards (`STAFF_TOPIC`) once it commits.
 """
 
 from __future__ import annotations
@@ -135,6 +136,24 @@ def on_payment_succeeded(purpose: PaymentPurpose) -> Callable[[SuccessHook], Suc
 
     def register(hook: SuccessHook) -> SuccessHook:
         _SUCCESS_HOOKS[purpose] = hook
+        return hook
+
+    return register
+
+
+class RefundHook(Protocol):
+    def __call__(self, *, session: Session, refund: PaymentRefund) -> None: ...
+
+
+# purpose -> what else happens, in the same transaction, when the provider answers a refund.
+_REFUND_HOOKS: dict[PaymentPurpose, RefundHook] = {}
+
+
+def on_refund_settled(purpose: PaymentPurpose) -> Callable[[RefundHook], RefundHook]:
+    """Register what a domain does once a refund of a payment for `purpose` succeeded or failed."""
+
+    def register(hook: RefundHook) -> RefundHook:
+        _REFUND_HOOKS[purpose] = hook
         return hook
 
     return register
@@ -769,6 +788,43 @@ def refund_payment(
     RefundExceedsPayment, InsufficientFunds (the customer spent it), IdempotencyMismatch.
     """
     require_payment_manager(actor)
+    return _request_refund(
+        session=session,
+        actor=actor,
+        payment_id=payment_id,
+        amount_minor=amount_minor,
+        reason=reason,
+        idempotency_key=idempotency_key,
+    )
+
+
+def refund_to_payer(
+    *, session: Session, payment_id: uuid.UUID, amount_minor: int, reason: str, idempotency_key: str
+) -> PaymentRefund:
+    """A domain's own refund, with no staff member behind it (a booking that could not use its payment,
+    cancelled tickets): exactly `refund_payment` otherwise, so the provider is asked once, by the job.
+
+    Raises what refund_payment raises, except PermissionDenied.
+    """
+    return _request_refund(
+        session=session,
+        actor=None,
+        payment_id=payment_id,
+        amount_minor=amount_minor,
+        reason=reason,
+        idempotency_key=idempotency_key,
+    )
+
+
+def _request_refund(
+    *,
+    session: Session,
+    actor: User | None,
+    payment_id: uuid.UUID,
+    amount_minor: int,
+    reason: str,
+    idempotency_key: str,
+) -> PaymentRefund:
     amount_minor = require_positive(amount_minor)
     reason = (reason or "").strip()[:200]
     payment = _lock(session, payment_id)
@@ -791,7 +847,7 @@ def refund_payment(
         raise RefundExceedsPayment(refundable_minor=payment.amount_minor - committed)
     refund = PaymentRefund(
         payment_id=payment.id,
-        actor_id=actor.id,
+        actor_id=actor.id if actor else None,
         amount_minor=amount_minor,
         currency=payment.currency,
         reason=reason,
@@ -962,6 +1018,9 @@ def _settle_refund(session: Session, refund_id: uuid.UUID, answer: ProviderRefun
         target_id=payment.id,
         data={"reference": payment.reference, "amount_minor": refund.amount_minor, "refund_id": str(refund.id)},
     )
+    hook = _REFUND_HOOKS.get(PaymentPurpose(payment.purpose))
+    if hook is not None:
+        hook(session=session, refund=refund)
     return refund
 
 

@@ -362,7 +362,9 @@ class BookingState(AuthState):
         if (redirect := await load_signed_in(self)) is not None:
             yield redirect
             return
-        if self.router.url.query_parameters.get("payment"):
+        # Back from the provider's checkout: only a booking still held is waiting for that payment;
+        # any other outcome (confirmed, or a late payment sent back) speaks for itself.
+        if self.router.url.query_parameters.get("payment") and self.booking.get("status") == BookingStatus.HELD:
             self.notice = "Payment received by the provider; your tickets appear here as soon as it is confirmed."
         self.is_loading = False
         yield BookingState.tick

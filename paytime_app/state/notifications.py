@@ -36,6 +36,12 @@ LISTED = 15
 _LINKS = {"friend": routes.FRIENDS, "transfer": routes.WALLET, "iou": routes.IOUS}
 
 
+def _href(notification: Notification) -> str:
+    if notification.kind.startswith("booking.") and notification.payload.get("booking_id"):
+        return routes.booking_detail(str(notification.payload["booking_id"]))
+    return _LINKS.get(notification.kind.split(".", 1)[0], routes.HOME)
+
+
 def _when(notification: Notification) -> str:
     return notification.created_at.strftime("%d %b, %H:%M")
 
@@ -51,7 +57,7 @@ def _rows(found: list[Notification]) -> list[dict[str, str]]:
             "text": describe_notification(notification),
             "when": _when(notification),
             "unread": "" if notification.read_at else "yes",
-            "href": _LINKS.get(notification.kind.split(".", 1)[0], routes.HOME),
+            "href": _href(notification),
         }
         for notification in found
     ]

@@ -61,6 +61,8 @@ def concrete(path: str) -> str:
         .replace("{ticket_id}", nil)
         .replace("{ticket_type_id}", nil)
         .replace("{application_id}", nil)
+        .replace("{mail_id}", nil)
+        .replace("{index}", "0")
     )
 
 

@@ -1,11 +1,21 @@
 """An organizer creates and publishes an event; two customers in two browsers race for the last seat
 (the second is told it is sold out) while a third browser watches seats-left change live; the winner
-pays from the wallet and sees the ticket with its QR code."""
+pays from the wallet and sees the ticket with its QR code. A card payment that lands after its seats
+went is refunded to the card, and the customer is told so."""
+
+import time
+from datetime import UTC, datetime, timedelta
 
 from playwright.sync_api import Browser, Page, expect
+from sqlmodel import select
 
-from paytime_app.db import in_transaction
+from paytime_app import routes
+from paytime_app.db import in_transaction, unit_of_work
+from paytime_app.models.bookings import Booking
+from paytime_app.models.payments import PaymentRefund, RefundStatus
 from paytime_app.models.users import Role
+from paytime_app.services.bookings import create_booking, expire_hold
+from paytime_app.services.events import create_event, publish_event, save_ticket_type
 from paytime_app.services.users import create_user
 from tests.e2e.conftest import screenshot
 from tests.e2e.test_accounts import sign_in
@@ -120,3 +130,58 @@ def test_public_event_list_on_a_phone(mobile_page: Page):
     mobile_page.goto("/events")
     expect(mobile_page.get_by_role("heading", name="Events", exact=True)).to_be_visible()
     screenshot(mobile_page, "events-list-mobile")
+
+
+def test_card_payment_after_the_seats_went_is_refunded_and_the_customer_told(page: Page, app_server):
+    organizer = in_transaction(
+        create_user,
+        email="late.org@example.com",
+        display_name="Lola Organizer",
+        password=PASSWORD,
+        email_verified=True,
+        role=Role.SELLER,
+    )
+    starts = datetime(2031, 6, 1, 19, 0, tzinfo=UTC)
+    event = in_transaction(
+        create_event, actor=organizer, title="Last Seat Session", starts_at=starts, ends_at=starts + timedelta(hours=3)
+    )
+    ticket_type = in_transaction(
+        save_ticket_type, actor=organizer, event_id=event.id, name="Regular", price_minor=500_000, capacity=1
+    )
+    in_transaction(publish_event, actor=organizer, event_id=event.id)
+    ada = customer("ada.late@example.com", "Ada Late")
+    ben = customer("ben.late@example.com", "Ben Prompt")
+    booking = in_transaction(
+        create_booking, actor=ada, event_id=event.id, items=[(ticket_type.id, 1)], idempotency_key="late-e2e-ada"
+    )
+
+    # Ada opens the card checkout for her held seat...
+    sign_in(page, "ada.late@example.com", PASSWORD)
+    page.goto(routes.booking_detail(str(booking.id)))
+    page.get_by_role("button", name="Pay by card").click()
+    pay = page.get_by_role("button", name="Pay", exact=True)
+    expect(pay).to_be_visible()
+    # ...while she is there, her hold runs out and Ben takes the last seat.
+    in_transaction(expire_hold, booking_id=booking.id, now=booking.expires_at)
+    in_transaction(
+        create_booking, actor=ben, event_id=event.id, items=[(ticket_type.id, 1)], idempotency_key="late-e2e-ben"
+    )
+    pay.click()
+
+    # Back on her booking she is told the payment came too late and goes back to her card.
+    expect(page.get_by_text("arrived after your hold expired and the seats were gone")).to_be_visible()
+    screenshot(page, "booking-late-payment-refunded")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not refund_settled(booking.id):
+        time.sleep(0.25)
+    page.reload()
+    expect(page.get_by_text("It was refunded to your card or bank.")).to_be_visible()
+    expect(page.get_by_text("your tickets appear here as soon as it is confirmed")).to_have_count(0)
+    expect(page.get_by_role("button", name="Pay by card")).to_have_count(0)
+
+
+def refund_settled(booking_id) -> bool:
+    with unit_of_work() as session:
+        booking = session.get(Booking, booking_id)
+        refunds = session.exec(select(PaymentRefund).where(PaymentRefund.payment_id == booking.payment_id)).all()
+        return any(refund.status == RefundStatus.SUCCEEDED for refund in refunds)

@@ -15,7 +15,7 @@ from paytime_app.db import in_transaction, unit_of_work
 from paytime_app.errors import DomainError
 from paytime_app.models.bookings import Booking, BookingRefund, BookingStatus, Ticket, TicketStatus
 from paytime_app.models.events import Coupon, Event, TicketType
-from paytime_app.models.payments import PaymentPurpose
+from paytime_app.models.payments import Payment, PaymentPurpose, PaymentStatus
 from paytime_app.models.sessions import SessionKind
 from paytime_app.models.users import Role, User
 from paytime_app.money import Currency
@@ -495,7 +495,7 @@ def test_provider_payment_confirms_the_booking(organizer, clock):
     assert balance(f"seller:{organizer.id}:earnings") == booking.total_minor - booking.fee_minor
 
 
-def test_provider_payment_after_expiry_with_seats_gone_is_returned_to_the_wallet(organizer, clock):
+def test_provider_payment_after_expiry_with_seats_gone_is_refunded_through_the_provider(organizer, clock):
     buyer = person("card@example.com")
     event, ticket_type = new_event(organizer, capacity=1)
     booking = book(buyer, event, ticket_type, 1)
@@ -505,16 +505,23 @@ def test_provider_payment_after_expiry_with_seats_gone_is_returned_to_the_wallet
     settle_by_webhook(payment)
     late = reload(booking)
     assert late.status == BookingStatus.EXPIRED
-    assert "returned to your PayTime wallet" in late.outcome_note
-    assert balance(wallet_address(buyer.id, WalletKind.PRIMARY)) == booking.total_minor
+    assert "seats were gone" in late.outcome_note
+    assert "being refunded to your card" in late.outcome_note
+    # Held for the provider refund at once: the buyer cannot spend it meanwhile.
+    assert balance(wallet_address(buyer.id, WalletKind.PRIMARY)) == 0
     assert counters(ticket_type) == (0, 1)
     with unit_of_work() as session:
         refund = session.exec(select(BookingRefund).where(BookingRefund.booking_id == booking.id)).one()
     assert (refund.destination, refund.amount_minor, refund.payment_id) == (
-        "provider_owed",
+        "provider",
         booking.total_minor,
         payment.id,
     )
+    while run_due_jobs(worker_id="test"):  # the refund, then the booking's side of its answer
+        pass
+    assert "was refunded to your card" in reload(booking).outcome_note
+    assert balance(wallet_address(buyer.id, WalletKind.PRIMARY)) == 0
+    assert balance("provider:mock:clearing") == 0
 
 
 def test_hold_expiring_while_its_payment_arrives_settles_one_way(organizer, clock):
@@ -744,7 +751,7 @@ def test_coupon_with_5_redemptions_under_50_concurrent_uses(engine, organizer):
     assert counters(ticket_type) == (0, 5)  # refused coupons gave their seats back
 
 
-def test_card_payment_after_paying_from_the_wallet_stays_in_the_wallet(organizer, buyer, clock):
+def test_card_payment_after_paying_from_the_wallet_is_refunded_through_the_provider(organizer, buyer, clock):
     event, ticket_type = new_event(organizer)
     booking = book(buyer, event, ticket_type, 1)
     payment = pay_by_card(buyer, booking)
@@ -752,8 +759,12 @@ def test_card_payment_after_paying_from_the_wallet_stays_in_the_wallet(organizer
     wallet = wallet_address(buyer.id, WalletKind.PRIMARY)
     before = balance(wallet)
     settle_by_webhook(payment)
-    assert balance(wallet) == before + booking.total_minor
+    assert balance(wallet) == before
     assert "already paid" in reload(booking).outcome_note
+    run_due_jobs(worker_id="test")
+    assert balance(wallet) == before
+    with unit_of_work() as session:
+        assert session.get(Payment, payment.id).status == PaymentStatus.REFUNDED
     assert len(tickets_of(booking)) == 1
     assert counters(ticket_type) == (1, 0)
 

@@ -4,16 +4,22 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from sqlmodel import col, delete
 
+import paytime_app.services.job_handlers  # noqa: F401  registers every job kind run_due_jobs may meet
 from paytime_app.db import in_transaction, unit_of_work
 from paytime_app.errors import DomainError
-from paytime_app.models.events import EventStatus
+from paytime_app.models.events import Event, EventStatus
+from paytime_app.models.jobs import Job
 from paytime_app.models.users import Role, User
+from paytime_app.services.bookings import create_booking
 from paytime_app.services.events import (
+    cancel_event,
     create_coupon,
     create_event,
     duplicate_event,
     get_public_event,
+    list_own_events,
     list_public_events,
     price_in_force,
     publish_event,
@@ -21,6 +27,7 @@ from paytime_app.services.events import (
     save_ticket_type,
     update_event,
 )
+from paytime_app.services.jobs import run_due_jobs
 from paytime_app.services.users import create_user
 
 T0 = datetime(2030, 3, 1, 12, 0, tzinfo=UTC)
@@ -194,3 +201,69 @@ def test_price_tiers_and_refund_policy_rules(organizer):
         )
         == "invalid_tiers"
     )
+
+
+# --- events end by themselves ---------------------------------------------------------------------
+
+
+def published(organizer: User, days: int = 1):
+    event = draft(organizer, days=days)
+    ticket_type = in_transaction(
+        save_ticket_type, actor=organizer, event_id=event.id, name="Regular", price_minor=1000, capacity=5
+    )
+    return in_transaction(publish_event, actor=organizer, event_id=event.id), ticket_type
+
+
+def status_of(event) -> EventStatus:
+    with unit_of_work() as session:
+        return session.get(Event, event.id).status
+
+
+def test_event_ends_by_itself_at_its_end_time(organizer, clock):
+    event, ticket_type = published(organizer)
+    other, _ = published(organizer, days=5)
+    clock.move_to(event.ends_at - timedelta(seconds=1))
+    run_due_jobs(worker_id="test")
+    assert status_of(event) == EventStatus.PUBLISHED
+    clock.move_to(event.ends_at)
+    run_due_jobs(worker_id="test")
+    assert status_of(event) == EventStatus.ENDED
+    assert status_of(other) == EventStatus.PUBLISHED
+    with unit_of_work() as session:
+        summaries, total = list_public_events(session=session)
+        assert [s.event.id for s in summaries] == [other.id]
+        assert total == 1
+        shown, (availability,) = get_public_event(session=session, event_id=event.id)
+        assert shown.status == EventStatus.ENDED
+        assert (availability.on_sale, availability.sales_note) == (False, "This event has ended")
+        assert [e.status for e in list_own_events(session=session, actor=organizer) if e.id == event.id] == ["ended"]
+    buyer = person("ada@example.com")
+    assert (
+        code_of(create_booking, actor=buyer, event_id=event.id, items=[(ticket_type.id, 1)], idempotency_key="late-1")
+        == "sales_closed"
+    )
+    assert code_of(cancel_event, actor=organizer, event_id=event.id) == "event_not_editable"
+
+
+def test_moving_the_end_later_keeps_the_event_on_until_the_new_end(organizer, clock):
+    event, _ = published(organizer)
+    later = event.ends_at + timedelta(days=2)
+    in_transaction(
+        update_event, actor=organizer, event_id=event.id, title=event.title, starts_at=event.starts_at, ends_at=later
+    )
+    clock.move_to(event.ends_at + timedelta(minutes=1))
+    run_due_jobs(worker_id="test")  # the job booked for the old end finds nothing to end
+    assert status_of(event) == EventStatus.PUBLISHED
+    clock.move_to(later)
+    run_due_jobs(worker_id="test")
+    assert status_of(event) == EventStatus.ENDED
+
+
+def test_one_end_job_also_ends_events_whose_own_job_is_missing(organizer, clock):
+    first, _ = published(organizer)
+    second, _ = published(organizer, days=2)
+    with unit_of_work() as session:
+        session.exec(delete(Job).where(col(Job.dedupe_key).contains(str(first.id))))
+    clock.move_to(second.ends_at)
+    run_due_jobs(worker_id="test")
+    assert (status_of(first), status_of(second)) == (EventStatus.ENDED, EventStatus.ENDED)

@@ -1,4 +1,6 @@
+import contextlib
 import time
+from collections.abc import Callable, Iterator
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -10,6 +12,7 @@ from paytime_app.models.jobs import Job
 from paytime_app.models.mail import MailMessage, MailStatus
 from paytime_app.services.jobs import run_due_jobs
 from paytime_app.services.mail import list_dev_mailbox, queue_mail
+from paytime_app.settings import get_settings
 from tests.helpers import free_port
 
 
@@ -38,7 +41,9 @@ def test_mail_lands_in_dev_mailbox_without_smtp(engine):
     assert in_transaction(list_dev_mailbox, to_address="ben@") == []
 
 
-def test_mail_is_sent_over_smtp_when_configured(engine, settings_env):
+@contextlib.contextmanager
+def smtp_inbox(settings_env, wait_for: Callable[[list], bool]) -> Iterator[list]:
+    """A local SMTP server the settings point at; on leaving, waits (5 s at most) until `wait_for(received)`."""
     inbox = Inbox()
     port = free_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
@@ -47,16 +52,22 @@ def test_mail_is_sent_over_smtp_when_configured(engine, settings_env):
         settings_env.setenv("SMTP_HOST", "127.0.0.1")
         settings_env.setenv("SMTP_PORT", str(port))
         settings_env.setenv("SMTP_STARTTLS", "false")
-        in_transaction(queue_mail, to_address="ben@example.com", subject="Receipt", body_text="Paid ₦1,000.00")
-        run_due_jobs(worker_id="w1")
+        get_settings.cache_clear()
+        yield inbox.received
         deadline = time.monotonic() + 5
-        while not inbox.received and time.monotonic() < deadline:
+        while not wait_for(inbox.received) and time.monotonic() < deadline:
             time.sleep(0.05)
     finally:
         controller.stop()
-    assert len(inbox.received) == 1
-    assert inbox.received[0]["To"] == "ben@example.com"
-    assert inbox.received[0]["Subject"] == "Receipt"
+
+
+def test_mail_is_sent_over_smtp_when_configured(engine, settings_env):
+    with smtp_inbox(settings_env, bool) as received:
+        in_transaction(queue_mail, to_address="ben@example.com", subject="Receipt", body_text="Paid ₦1,000.00")
+        run_due_jobs(worker_id="w1")
+    assert len(received) == 1
+    assert received[0]["To"] == "ben@example.com"
+    assert received[0]["Subject"] == "Receipt"
     with pytest.raises(NotFound):
         in_transaction(list_dev_mailbox)
 
