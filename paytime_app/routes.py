@@ -61,6 +61,13 @@ def event_bookings_csv(event_id: str) -> str:
     return f"/api/downloads/events/{event_id}/bookings.csv"
 
 
+def event_cover(event_id: str, key: str | None, *, thumb: bool = False) -> str:
+    """The served cover image ("" when the event has none); the key changes with every upload."""
+    if not key:
+        return ""
+    return f"/api/media/events/{event_id}/{key}{'-thumb' if thumb else ''}.webp"
+
+
 FORBIDDEN = "/forbidden"
 SERVER_ERROR = "/error"
 

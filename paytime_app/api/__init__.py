@@ -12,6 +12,7 @@ from sqlalchemy.exc import OperationalError
 from paytime_app import __version__
 from paytime_app.api import (
     health,
+    media,
     v1_admin_payments,
     v1_auth,
     v1_bookings,
@@ -88,4 +89,5 @@ def create_api() -> FastAPI:
     api.include_router(v1_bookings.router)
     api.include_router(v1_admin_payments.router)
     api.include_router(webhooks.router)
+    api.include_router(media.router)
     return api
