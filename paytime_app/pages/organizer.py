@@ -336,6 +336,29 @@ def attribute_row(row: rx.Var, index: rx.Var) -> rx.Component:
     )
 
 
+TIER_COLUMNS = (
+    ("Label", "2 1 150px"),
+    ("Price", "1 1 90px"),
+    ("Ends on", "2 1 190px"),
+    ("or after N sold", "1 1 120px"),
+)
+
+
+def tier_header() -> rx.Component:
+    # Column names over the rows on wide screens; on phones each input keeps its placeholder.
+    return rx.flex(
+        *[
+            rx.text(name, size="1", weight="medium", color=rx.color("gray", 11), flex=flex)
+            for name, flex in TIER_COLUMNS
+        ],
+        rx.box(width="32px"),
+        gap="8px",
+        padding="0 8px",
+        width="100%",
+        display=rx.breakpoints(initial="none", sm="flex"),
+    )
+
+
 def tier_row(row: rx.Var, index: rx.Var) -> rx.Component:
     number = (index + 1).to_string()
     return rx.flex(
@@ -344,7 +367,7 @@ def tier_row(row: rx.Var, index: rx.Var) -> rx.Component:
             default_value=row["label"],
             placeholder="Label, e.g. Early bird",
             aria_label="Tier label " + number,
-            flex="2 1 150px",
+            flex=TIER_COLUMNS[0][1],
         ),
         rx.input(
             name="tier_price_" + row["id"],
@@ -352,14 +375,14 @@ def tier_row(row: rx.Var, index: rx.Var) -> rx.Component:
             placeholder="Price",
             input_mode="decimal",
             aria_label="Tier price " + number,
-            flex="1 1 90px",
+            flex=TIER_COLUMNS[1][1],
         ),
         rx.input(
             name="tier_until_" + row["id"],
             default_value=row["until"],
             type="datetime-local",
             aria_label="Tier ends on " + number,
-            flex="2 1 190px",
+            flex=TIER_COLUMNS[2][1],
         ),
         rx.input(
             name="tier_first_n_" + row["id"],
@@ -367,7 +390,7 @@ def tier_row(row: rx.Var, index: rx.Var) -> rx.Component:
             placeholder="or first N sold",
             input_mode="numeric",
             aria_label="Tier ends after tickets " + number,
-            flex="1 1 120px",
+            flex=TIER_COLUMNS[3][1],
         ),
         remove_row_button("Remove price tier " + number, OrganizerEventState.remove_tier_row(row["id"])),
         key=row["id"],
@@ -428,6 +451,7 @@ def ticket_type_editor() -> rx.Component:
                         "Price tiers",
                         "The first tier still open applies: each ends on a date or after the first N tickets sold."
                         " After the last one, the price above applies.",
+                        rx.cond(OrganizerEventState.tier_rows.length() > 0, tier_header(), rx.fragment()),
                         rx.foreach(OrganizerEventState.tier_rows, tier_row),
                         add_row_button("Add price tier", OrganizerEventState.add_tier_row),
                     ),
@@ -577,30 +601,41 @@ def coupon_form() -> rx.Component:
         rx.vstack(
             rx.heading("New coupon", size="3", as_="h3"),
             rx.grid(
-                labelled("Code", rx.input(name="code", placeholder="EARLY10", aria_label="Coupon code", required=True)),
+                labelled(
+                    "Code",
+                    rx.input(name="code", placeholder="EARLY10", aria_label="Coupon code", required=True, width="100%"),
+                ),
                 labelled(
                     "Kind",
                     rx.select(["percent", "fixed"], name="kind", default_value="percent", aria_label="Discount kind"),
                 ),
                 labelled(
                     "Discount (% or amount)",
-                    rx.input(name="value", placeholder="10", aria_label="Discount (% or amount)", required=True),
+                    rx.input(
+                        name="value", placeholder="10", aria_label="Discount (% or amount)", required=True, width="100%"
+                    ),
                 ),
                 labelled(
                     "Uses in total",
-                    rx.input(name="max_redemptions", placeholder="No limit", aria_label="Maximum uses"),
+                    rx.input(name="max_redemptions", placeholder="No limit", aria_label="Maximum uses", width="100%"),
                 ),
                 labelled(
                     "Uses per customer",
-                    rx.input(name="per_user_limit", default_value="1", aria_label="Uses per customer"),
+                    rx.input(name="per_user_limit", default_value="1", aria_label="Uses per customer", width="100%"),
                 ),
                 labelled(
                     "Minimum order",
-                    rx.input(name="min_order", placeholder="None", input_mode="decimal", aria_label="Minimum order"),
+                    rx.input(
+                        name="min_order",
+                        placeholder="None",
+                        input_mode="decimal",
+                        aria_label="Minimum order",
+                        width="100%",
+                    ),
                 ),
                 labelled(
                     "Expires",
-                    rx.input(name="expires_at", type="datetime-local", aria_label="Coupon expires"),
+                    rx.input(name="expires_at", type="datetime-local", aria_label="Coupon expires", width="100%"),
                 ),
                 columns=rx.breakpoints(initial="1", sm="2", md="4"),
                 spacing="3",

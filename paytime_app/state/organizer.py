@@ -90,6 +90,11 @@ def _local_input(moment: datetime | None, zone: str) -> str:
     return moment.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%dT%H:%M") if moment else ""
 
 
+def _count(number: int, noun: str) -> str:
+    """'1 price tier', '2 price tiers', or nothing for none."""
+    return f"{number} {noun}{'' if number == 1 else 's'}" if number else ""
+
+
 def _new_row(**values: str) -> dict[str, str]:
     # Rows are keyed by a random id, not their position, so removing one keeps what was typed in the others.
     return {"id": secrets.token_hex(4), **values}
@@ -364,7 +369,7 @@ class OrganizerEventState(AuthState):
                 "id": str(row.ticket_type.id),
                 "name": row.ticket_type.name,
                 "price": format_money(row.ticket_type.price_minor, event.currency),
-                "tiers": f"{len(row.ticket_type.price_tiers)} price tier(s)" if row.ticket_type.price_tiers else "",
+                "tiers": _count(len(row.ticket_type.price_tiers), "price tier"),
                 "capacity": str(row.ticket_type.capacity),
                 "sold": str(row.sold),
                 "held": str(row.held),

@@ -206,7 +206,7 @@ def test_organizer_edits_a_ticket_type_with_tiers_attributes_and_limits_and_buye
     assert own.editor_error == "Enter the capacity as a whole number."
     asyncio.run(run_handler(own, "save_ticket_type", form))
     assert (own.editor_error, own.notice, own.editor_open) == ("", "Ticket type saved.", False)
-    assert own.sales[0]["tiers"] == "1 price tier(s)"
+    assert own.sales[0]["tiers"] == "1 price tier"
 
     buyer = make_state(EventState, query={"event_id": str(world["event"].id)})
     asyncio.run(run_handler(buyer, "load_event"))
