@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlmodel import Session
 
+from paytime_app.db import undone_by
 from paytime_app.redis_client import get_redis
 
 logger = logging.getLogger("paytime.bus")
@@ -50,18 +51,10 @@ def _send_pending(session: Session) -> None:
 
 
 def _drop_pending(session: Session, previous_transaction: Any) -> None:
-    def inside(transaction: Any) -> bool:
-        while transaction is not None:
-            if transaction is previous_transaction:
-                return True
-            transaction = transaction.parent
-        return False
-
-    if not previous_transaction.nested:
-        session.info["bus_pending"] = []  # the whole transaction rolled back
-        return
     session.info["bus_pending"] = [
-        (message, savepoint) for message, savepoint in session.info["bus_pending"] if not inside(savepoint)
+        (message, savepoint)
+        for message, savepoint in session.info["bus_pending"]
+        if not undone_by(previous_transaction, savepoint)
     ]
 
 

@@ -176,3 +176,15 @@ def check_database(engine: Engine | None = None) -> None:
         where = engine.url.render_as_string(hide_password=True)
         reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
         raise DatabaseUnavailable(f"PayTime cannot reach the database at {where}: {reason}") from None
+
+
+def undone_by(previous_transaction: Any, savepoint: Any) -> bool:
+    """In an `after_soft_rollback` listener: whether work done under `savepoint` (None: the outermost
+    transaction) went with the transaction that just rolled back."""
+    if not previous_transaction.nested:
+        return True  # the whole transaction rolled back
+    while savepoint is not None:
+        if savepoint is previous_transaction:
+            return True
+        savepoint = savepoint.parent
+    return False

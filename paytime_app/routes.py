@@ -65,6 +65,13 @@ def mail_attachment(mail_id: str, index: int) -> str:
     return f"/api/downloads/mail/{mail_id}/attachments/{index}"
 
 
+def event_cover(event_id: str, key: str | None, *, thumb: bool = False) -> str:
+    """The served cover image ("" when the event has none); the key changes with every upload."""
+    if not key:
+        return ""
+    return f"/api/media/events/{event_id}/{key}{'-thumb' if thumb else ''}.webp"
+
+
 FORBIDDEN = "/forbidden"
 SERVER_ERROR = "/error"
 

@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     jobs_in_app: bool = True
     jobs_poll_seconds: float = Field(default=1.0, gt=0, le=60)
 
+    # Uploaded media (event covers): outside the repository, on storage every app host shares.
+    media_dir: Path = PROJECT_ROOT / "data" / "media"
+
     booking_hold_minutes: int = Field(default=15, ge=1, le=24 * 60)
     platform_fee_bps: int = Field(default=500, ge=0, le=5000)
 
@@ -94,6 +97,11 @@ class Settings(BaseSettings):
         if value and not value.startswith(("redis://", "rediss://")):
             raise ValueError("must be a redis:// or rediss:// URL")
         return value or None
+
+    @field_validator("media_dir")
+    @classmethod
+    def _media_dir_from_project_root(cls, value: Path) -> Path:
+        return value if value.is_absolute() else PROJECT_ROOT / value
 
     @field_validator("base_url")
     @classmethod

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 os.environ["PAYTIME_ENV"] = "test"
 os.environ.setdefault("LOG_JSON", "false")
 os.environ["JOBS_IN_APP"] = "false"
+# Uploaded covers land in a scratch directory of this test process, never in the checkout's data/.
+os.environ["MEDIA_DIR"] = tempfile.mkdtemp(prefix="paytime-media-")
 for _variable in ("DATABASE_URL", "REDIS_URL", "SMTP_HOST"):
     os.environ.pop(_variable, None)
 

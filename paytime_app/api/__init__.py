@@ -13,6 +13,7 @@ from paytime_app import __version__
 from paytime_app.api import (
     health,
     mailbox,
+    media,
     v1_admin_payments,
     v1_auth,
     v1_bookings,
@@ -90,4 +91,5 @@ def create_api() -> FastAPI:
     api.include_router(v1_admin_payments.router)
     api.include_router(webhooks.router)
     api.include_router(mailbox.router)
+    api.include_router(media.router)
     return api

@@ -7,9 +7,11 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, UploadFile
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
+from paytime_app import routes
 from paytime_app.api.v1_auth import AccessToken
 from paytime_app.db import unit_of_work
 from paytime_app.models.events import Coupon, Event, TicketType
@@ -18,6 +20,7 @@ from paytime_app.models.sessions import SessionKind
 from paytime_app.models.users import User
 from paytime_app.services import events as event_service
 from paytime_app.services.bookings import event_sales
+from paytime_app.services.covers import MAX_BYTES, CoverTooLarge
 from paytime_app.services.events import TypeAvailability
 from paytime_app.services.sellers import apply_to_sell, decide_application, list_applications
 from paytime_app.services.sessions import call_as_user
@@ -32,6 +35,8 @@ class TicketTypeOut(BaseModel):
     price: int = Field(description="Price in force now, minor units")
     base_price: int
     tier: str = Field(description="Name of the price tier in force, empty for the base price")
+    tier_until: str | None = Field(default=None, description="The tier in force ends at this time")
+    tier_left: int | None = Field(default=None, description="The tier in force ends after this many more tickets")
     seats_left: int
     on_sale: bool
     sales_note: str
@@ -52,7 +57,11 @@ class EventOut(BaseModel):
     timezone: str
     currency: str
     status: str
-    min_price: int | None = None
+    cover_url: str | None = Field(default=None, description="Cover image (WebP, up to 1600 px), if any")
+    cover_thumb_url: str | None = Field(default=None, description="640 x 360 thumbnail of the cover, if any")
+    cover_width: int | None = None
+    cover_height: int | None = None
+    min_price: int | None = Field(default=None, description="Lowest visible price in force, minor units")
     seats_left: int | None = None
 
 
@@ -104,6 +113,7 @@ class TicketTypeRequest(BaseModel):
 class OrganizerTicketType(BaseModel):
     id: str
     name: str
+    description: str
     price: int
     capacity: int
     sold: int
@@ -111,6 +121,14 @@ class OrganizerTicketType(BaseModel):
     left: int
     revenue: int
     hidden: bool
+    unlock_code: str | None
+    sales_start: str | None
+    sales_end: str | None
+    per_booking_max: int
+    per_customer_max: int
+    entries_allowed: int
+    attributes: dict[str, str]
+    price_tiers: list[dict[str, Any]]
 
 
 class OrganizerEvent(EventOut):
@@ -180,6 +198,10 @@ def _event_out(event: Event, **extra: Any) -> dict[str, Any]:
         "timezone": event.timezone,
         "currency": event.currency,
         "status": str(event.status),
+        "cover_url": routes.event_cover(str(event.id), event.cover_image) or None,
+        "cover_thumb_url": routes.event_cover(str(event.id), event.cover_image, thumb=True) or None,
+        "cover_width": event.cover_width,
+        "cover_height": event.cover_height,
         **extra,
     }
 
@@ -193,6 +215,8 @@ def _type_out(row: TypeAvailability) -> TicketTypeOut:
         price=row.price_minor,
         base_price=ticket_type.price_minor,
         tier=row.tier_label,
+        tier_until=row.tier_until.isoformat() if row.tier_until else None,
+        tier_left=row.tier_left,
         seats_left=row.seats_left,
         on_sale=row.on_sale,
         sales_note=row.sales_note,
@@ -255,6 +279,7 @@ def _organizer_view(*, session: Any, actor: User, event_id: uuid.UUID) -> Organi
             OrganizerTicketType(
                 id=str(row.ticket_type.id),
                 name=row.ticket_type.name,
+                description=row.ticket_type.description,
                 price=row.ticket_type.price_minor,
                 capacity=row.ticket_type.capacity,
                 sold=row.sold,
@@ -262,6 +287,14 @@ def _organizer_view(*, session: Any, actor: User, event_id: uuid.UUID) -> Organi
                 left=row.left,
                 revenue=row.revenue_minor,
                 hidden=row.ticket_type.unlock_code is not None,
+                unlock_code=row.ticket_type.unlock_code,
+                sales_start=row.ticket_type.sales_start.isoformat() if row.ticket_type.sales_start else None,
+                sales_end=row.ticket_type.sales_end.isoformat() if row.ticket_type.sales_end else None,
+                per_booking_max=row.ticket_type.per_booking_max,
+                per_customer_max=row.ticket_type.per_customer_max,
+                entries_allowed=row.ticket_type.entries_allowed,
+                attributes=row.ticket_type.attributes,
+                price_tiers=row.ticket_type.price_tiers,
             )
             for row in event_sales(session=session, actor=actor, event_id=found.id)
         ],
@@ -314,6 +347,25 @@ def cancel_event(event_id: uuid.UUID, token: AccessToken) -> OrganizerEvent:
 @router.post("/organizer/events/{event_id}/duplicate", response_model=OrganizerEvent, status_code=201)
 def duplicate_event(event_id: uuid.UUID, token: AccessToken) -> OrganizerEvent:
     return _organizer_call(token, event_service.duplicate_event, event_id=event_id)
+
+
+@router.put("/organizer/events/{event_id}/cover", response_model=OrganizerEvent)
+async def set_cover(event_id: uuid.UUID, file: UploadFile, token: AccessToken) -> OrganizerEvent:
+    """Upload the event's cover image (multipart field `file`: JPEG, PNG, WebP or GIF, at most 5 MB,
+    400 x 200 to 12,000 x 12,000 pixels). It is resized (cover up to 1600 px, 640 x 360 thumbnail) and
+    stored without its metadata. Refusals: 413 cover_too_large; 422 cover_not_an_image, cover_format,
+    cover_dimensions; 409 event_not_editable."""
+    # Read one byte past the limit: enough to refuse a larger file without holding all of it.
+    data = await file.read(MAX_BYTES + 1)
+    if len(data) > MAX_BYTES:
+        raise CoverTooLarge(limit=MAX_BYTES)
+    return await run_in_threadpool(_organizer_call, token, event_service.set_event_cover, event_id=event_id, data=data)
+
+
+@router.delete("/organizer/events/{event_id}/cover", response_model=OrganizerEvent)
+def remove_cover(event_id: uuid.UUID, token: AccessToken) -> OrganizerEvent:
+    """Take the cover image off the event."""
+    return _organizer_call(token, event_service.remove_event_cover, event_id=event_id)
 
 
 def _type_fields(body: TicketTypeRequest) -> dict[str, Any]:

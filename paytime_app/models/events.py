@@ -51,6 +51,11 @@ class Event(TableBase, table=True):
         CheckConstraint("length(currency) = 3 AND currency = upper(currency)", name="currency"),
         CheckConstraint("sold >= 0 AND held >= 0", name="counters_not_negative"),
         CheckConstraint("capacity IS NULL OR (capacity >= 0 AND sold + held <= capacity)", name="within_capacity"),
+        CheckConstraint(
+            "(cover_image IS NULL AND cover_width IS NULL AND cover_height IS NULL)"
+            " OR (cover_image IS NOT NULL AND cover_width > 0 AND cover_height > 0)",
+            name="cover_dimensions",
+        ),
         Index("ix_event_status_starts_at", "status", "starts_at"),
     )
 
@@ -70,7 +75,11 @@ class Event(TableBase, table=True):
     held: int = Field(default=0)
     # [[days_before_start, percent], ...], largest first; None means the marketplace default.
     refund_policy: list[list[int]] | None = Field(default=None, sa_column=Column(JsonColumnType, nullable=True))
+    # Random name of the stored cover files (services/covers.py); it changes with every upload.
     cover_image: str | None = Field(default=None, max_length=200)
+    # The stored cover's size, so pages reserve its space before it loads.
+    cover_width: int | None = Field(default=None, nullable=True)
+    cover_height: int | None = Field(default=None, nullable=True)
     published_at: datetime | None = timestamp_field(default=None, nullable=True)
     updated_at: datetime = timestamp_field(default_factory=utcnow, nullable=False)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from paytime_app import routes
+from paytime_app.components.covers import cover_banner, cover_thumbnail
 from paytime_app.components.feedback import empty_state, error_callout, loading_rows, page_header
 from paytime_app.components.forms import callout, server_link
 from paytime_app.components.layout import page_shell
@@ -35,6 +36,7 @@ def status_badge(status: rx.Var) -> rx.Component:
 def event_card(row: rx.Var) -> rx.Component:
     return rx.link(
         rx.card(
+            rx.inset(cover_thumbnail(row["thumb"], "Cover of " + row["title"]), side="top", pb="current"),
             rx.vstack(
                 rx.hstack(
                     rx.badge(row["venue_type"], variant="surface"),
@@ -137,6 +139,17 @@ def events_page() -> rx.Component:
     )
 
 
+def attribute_chip(attribute: rx.Var) -> rx.Component:
+    return rx.badge(
+        rx.text(attribute["name"], weight="bold"),
+        rx.cond(attribute["value"] != "", rx.text(attribute["value"]), rx.fragment()),
+        variant="surface",
+        color_scheme="gray",
+        size="2",
+        gap="4px",
+    )
+
+
 def ticket_type_row(row: rx.Var) -> rx.Component:
     left = EventState.live_seats[row["id"]].to(int)
     return rx.card(
@@ -154,9 +167,17 @@ def ticket_type_row(row: rx.Var) -> rx.Component:
                     rx.fragment(),
                 ),
                 rx.cond(
-                    row["attributes"] != "",
-                    rx.text(row["attributes"], size="1", color=rx.color("gray", 10)),
+                    EventState.type_attributes[row["id"]].length() > 0,
+                    rx.flex(
+                        rx.foreach(EventState.type_attributes[row["id"]], attribute_chip),
+                        gap="6px",
+                        wrap="wrap",
+                        aria_label="About " + row["name"],
+                    ),
                     rx.fragment(),
+                ),
+                rx.cond(
+                    row["entries"] != "", rx.text(row["entries"], size="1", color=rx.color("gray", 11)), rx.fragment()
                 ),
                 rx.hstack(
                     rx.text(row["price"], weight="bold", size="4"),
@@ -165,7 +186,13 @@ def ticket_type_row(row: rx.Var) -> rx.Component:
                         rx.text(row["base_price"], size="2", text_decoration="line-through", color=rx.color("gray", 9)),
                         rx.fragment(),
                     ),
+                    rx.cond(
+                        row["tier_note"] != "",
+                        rx.text(row["tier_note"], size="1", color=rx.color("green", 11), weight="medium"),
+                        rx.fragment(),
+                    ),
                     align="baseline",
+                    wrap="wrap",
                 ),
                 rx.text(
                     rx.cond(left > 0, left.to_string() + " seats left", "Sold out"),
@@ -209,6 +236,7 @@ def event_detail_page() -> rx.Component:
                 event.contains("id"),
                 rx.vstack(
                     rx.link("← All events", href=routes.EVENTS, size="2"),
+                    cover_banner(event["cover"], "Cover of " + event["title"], ["200px", "360px"]),
                     rx.hstack(
                         rx.badge(event["venue_type"], variant="surface"),
                         rx.cond(

@@ -32,6 +32,7 @@ from paytime_app.models.events import Coupon, CouponKind, Event, EventStatus, Ti
 from paytime_app.models.users import Role, User
 from paytime_app.money import parse_currency
 from paytime_app.services.audit import record_audit
+from paytime_app.services.covers import copy_cover, discard_cover, parse_cover_file_name, store_cover
 from paytime_app.services.jobs import enqueue_job, job_handler
 from paytime_app.services.sellers import require_seller
 
@@ -70,8 +71,10 @@ class DuplicateCoupon(Conflict):
 @dataclass(frozen=True)
 class TypeAvailability:
     ticket_type: TicketType
-    price_minor: int
-    tier_label: str
+    price_minor: int  # in force now
+    tier_label: str  # "" when the base price applies
+    tier_until: datetime | None  # the tier in force ends then
+    tier_left: int | None  # the tier in force ends after this many more tickets
     seats_left: int
     on_sale: bool
     sales_note: str  # "", "Sales open on …", "Sales closed"
@@ -144,9 +147,7 @@ def update_event(
 
     Raises NotFound (not the organizer's), EventNotEditable, ValidationFailed, CapacityBelowSold.
     """
-    event = _lock_own_event(session, actor, event_id)
-    if event.status not in EDITABLE:
-        raise EventNotEditable()
+    event = _lock_editable_event(session, actor, event_id)
     if currency is not None and currency.upper() != event.currency and event.status != EventStatus.DRAFT:
         raise ValidationFailed("The currency of a published event cannot change.", code="currency_locked")
     if capacity is not None and capacity < event.sold + event.held:
@@ -285,8 +286,11 @@ def duplicate_event(*, session: Session, actor: User, event_id: uuid.UUID) -> Ev
         currency=source.currency,
         capacity=source.capacity,
         refund_policy=source.refund_policy,
-        cover_image=source.cover_image,
     )
+    if source.cover_image is not None:
+        copy.cover_image = copy_cover(session=session, key=source.cover_image)
+        if copy.cover_image is not None:
+            copy.cover_width, copy.cover_height = source.cover_width, source.cover_height
     session.add(copy)
     session.flush()
     type_ids: dict[str, str] = {}
@@ -350,6 +354,63 @@ def get_own_event(*, session: Session, actor: User, event_id: uuid.UUID) -> Even
     return _own_event(session, actor, event_id)
 
 
+# --- organizer: cover image ------------------------------------------------------------------------
+
+
+def set_event_cover(*, session: Session, actor: User, event_id: uuid.UUID, data: bytes) -> Event:
+    """Give an editable event a new cover image (replacing any other), resized and stripped of metadata.
+
+    Raises NotFound, EventNotEditable, CoverTooLarge, ValidationFailed (cover_not_an_image, cover_format,
+    cover_dimensions).
+    """
+    event = _lock_editable_event(session, actor, event_id)
+    key, stored = store_cover(session=session, data=data, replaced=event.cover_image)
+    event.cover_image, event.cover_width, event.cover_height = key, stored.width, stored.height
+    event.updated_at = utcnow()
+    session.add(event)
+    session.flush()
+    record_audit(
+        session=session,
+        action="event.cover_set",
+        actor=actor,
+        target_type="event",
+        target_id=event.id,
+        data={"width": stored.width, "height": stored.height, "upload_bytes": len(data)},
+    )
+    return event
+
+
+def remove_event_cover(*, session: Session, actor: User, event_id: uuid.UUID) -> Event:
+    """Take the cover off an editable event; without a cover nothing changes. Raises NotFound, EventNotEditable."""
+    event = _lock_editable_event(session, actor, event_id)
+    if event.cover_image is None:
+        return event
+    discard_cover(session=session, key=event.cover_image)
+    event.cover_image = event.cover_width = event.cover_height = None
+    event.updated_at = utcnow()
+    session.add(event)
+    session.flush()
+    record_audit(session=session, action="event.cover_removed", actor=actor, target_type="event", target_id=event.id)
+    return event
+
+
+def get_cover_file(
+    *, session: Session, actor: User | None, event_id: uuid.UUID, file_name: str
+) -> tuple[str, bool, bool]:
+    """The event's current cover named by a served file name: (key, is_thumbnail, is_public).
+
+    A draft's cover is shown only to its organizer and admins, like the draft. Raises NotFound.
+    """
+    parsed = parse_cover_file_name(file_name)
+    event = session.get(Event, event_id)
+    if parsed is None or event is None or event.cover_image != parsed[0]:
+        raise NotFound("That image does not exist.")
+    public = event.status != EventStatus.DRAFT
+    if not public and (actor is None or not may_organize(actor, event)):
+        raise NotFound("That image does not exist.")
+    return parsed[0], parsed[1], public
+
+
 # --- organizer: ticket types -------------------------------------------------------------------------
 
 
@@ -376,9 +437,7 @@ def save_ticket_type(
 
     Raises NotFound, EventNotEditable, ValidationFailed, CapacityBelowSold.
     """
-    event = _lock_own_event(session, actor, event_id)
-    if event.status not in EDITABLE:
-        raise EventNotEditable()
+    event = _lock_editable_event(session, actor, event_id)
     if ticket_type_id is None:
         position = session.exec(
             select(func.count()).select_from(TicketType).where(TicketType.event_id == event.id)
@@ -467,9 +526,7 @@ def create_coupon(
 
     Raises NotFound, EventNotEditable, ValidationFailed, DuplicateCoupon.
     """
-    event = _lock_own_event(session, actor, event_id)
-    if event.status not in EDITABLE:
-        raise EventNotEditable()
+    event = _lock_editable_event(session, actor, event_id)
     code = code.strip().upper()
     if not _CODE.fullmatch(code):
         raise ValidationFailed("Coupon codes are 3 to 40 letters, digits, - or _.", code="invalid_coupon_code")
@@ -518,11 +575,9 @@ def list_coupons(*, session: Session, actor: User, event_id: uuid.UUID) -> list[
 # --- everyone: published events -------------------------------------------------------------------
 
 
-def price_in_force(
-    ticket_type: TicketType, now: datetime | None = None, *, taken: int | None = None
-) -> tuple[int, str]:
-    """The price and tier label that apply now: the first tier still open (by date or by the first N
-    sold or held; `taken` overrides that count), else the base price."""
+def tier_in_force(ticket_type: TicketType, now: datetime | None = None, *, taken: int | None = None) -> dict | None:
+    """The first price tier still open (by date, or by the first N sold or held; `taken` overrides
+    that count), or None when the base price applies."""
     now = now or utcnow()
     taken = ticket_type.sold + ticket_type.held if taken is None else taken
     for tier in ticket_type.price_tiers:
@@ -532,8 +587,18 @@ def price_in_force(
             continue
         if first_n is not None and taken >= int(first_n):
             continue
-        return int(tier["price_minor"]), str(tier.get("label") or "")
-    return ticket_type.price_minor, ""
+        return tier
+    return None
+
+
+def price_in_force(
+    ticket_type: TicketType, now: datetime | None = None, *, taken: int | None = None
+) -> tuple[int, str]:
+    """The price and tier label that apply now: the tier in force, else the base price."""
+    tier = tier_in_force(ticket_type, now, taken=taken)
+    if tier is None:
+        return ticket_type.price_minor, ""
+    return int(tier["price_minor"]), str(tier.get("label") or "")
 
 
 def seats_left(ticket_type: TicketType, event: Event) -> int:
@@ -567,13 +632,16 @@ def describe_availability(
     for ticket_type in ticket_types:
         if ticket_type.unlock_code and not code_matches(ticket_type.unlock_code, unlock_code):
             continue
-        price, tier = price_in_force(ticket_type, now)
+        tier = tier_in_force(ticket_type, now)
         on_sale, note = sales_state(ticket_type, event, now)
+        first_n = None if tier is None else tier.get("first_n")
         rows.append(
             TypeAvailability(
                 ticket_type=ticket_type,
-                price_minor=price,
-                tier_label=tier,
+                price_minor=ticket_type.price_minor if tier is None else int(tier["price_minor"]),
+                tier_label="" if tier is None else str(tier.get("label") or ""),
+                tier_until=None if tier is None or tier.get("until") is None else datetime.fromisoformat(tier["until"]),
+                tier_left=None if first_n is None else int(first_n) - ticket_type.sold - ticket_type.held,
                 seats_left=seats_left(ticket_type, event),
                 on_sale=on_sale,
                 sales_note=note,
@@ -604,20 +672,13 @@ def list_public_events(
     page: int = 1,
     page_size: int = PAGE_SIZE,
 ) -> tuple[list[EventSummary], int]:
-    """Published events not yet over, soonest first, filtered; with the lowest visible price and seats left."""
+    """Published events not yet over, soonest first, filtered; with the lowest visible price in force
+    (tiers applied) and seats left."""
     page, page_size = max(page, 1), min(max(page_size, 1), 50)
     now = utcnow()
     visible_types = select(TicketType.event_id).where(col(TicketType.unlock_code).is_(None))
-    min_price = (
-        select(TicketType.event_id, func.min(TicketType.price_minor).label("min_price"))
-        .where(col(TicketType.unlock_code).is_(None))
-        .group_by(col(TicketType.event_id))
-        .subquery()
-    )
-    statement = (
-        select(Event, min_price.c.min_price)
-        .join(min_price, min_price.c.event_id == Event.id, isouter=True)
-        .where(Event.status == EventStatus.PUBLISHED, col(Event.ends_at) > now, col(Event.id).in_(visible_types))
+    statement = select(Event).where(
+        Event.status == EventStatus.PUBLISHED, col(Event.ends_at) > now, col(Event.id).in_(visible_types)
     )
     text = query.strip()[:100]
     if text:
@@ -629,25 +690,44 @@ def list_public_events(
         statement = statement.where(col(Event.starts_at) >= starts_after)
     if starts_before is not None:
         statement = statement.where(col(Event.starts_at) < starts_before)
-    if max_price_minor is not None:
-        statement = statement.where(min_price.c.min_price <= max_price_minor)
-    total = session.exec(select(func.count()).select_from(statement.subquery())).one()
-    rows = session.exec(
-        statement.order_by(col(Event.starts_at), col(Event.id)).offset((page - 1) * page_size).limit(page_size)
-    ).all()
+    statement = statement.order_by(col(Event.starts_at), col(Event.id))
+    if max_price_minor is None:
+        total = session.exec(select(func.count()).select_from(statement.subquery())).one()
+        found = session.exec(statement.offset((page - 1) * page_size).limit(page_size)).all()
+        return _summaries(session, list(found), now), int(total)
+    # The price in force moves with the clock and with sales (tiers), which SQL over the base prices
+    # cannot see: the price filter runs over the events matching the other filters.
+    matching = [
+        summary
+        for summary in _summaries(session, list(session.exec(statement).all()), now)
+        if summary.min_price_minor is not None and summary.min_price_minor <= max_price_minor
+    ]
+    return matching[(page - 1) * page_size : page * page_size], len(matching)
+
+
+def _summaries(session: Session, events: list[Event], now: datetime) -> list[EventSummary]:
+    """Lowest visible price in force and seats left per event, reading their ticket types at once."""
+    types: dict[uuid.UUID, list[TicketType]] = {event.id: [] for event in events}
+    for ticket_type in session.exec(
+        select(TicketType)
+        .where(col(TicketType.event_id).in_(list(types)), col(TicketType.unlock_code).is_(None))
+        .order_by(col(TicketType.position), col(TicketType.created_at))
+    ).all():
+        types[ticket_type.event_id].append(ticket_type)
     summaries = []
-    for event, lowest in rows:
-        types = [t for t in list_ticket_types(session=session, event_id=event.id) if not t.unlock_code]
+    for event in events:
+        visible = types[event.id]
+        left = sum(seats_left(t, event) for t in visible)
+        if event.capacity is not None:
+            left = min(left, max(event.capacity - event.sold - event.held, 0))
         summaries.append(
             EventSummary(
                 event=event,
-                min_price_minor=None if lowest is None else int(lowest),
-                seats_left=sum(seats_left(t, event) for t in types)
-                if event.capacity is None
-                else min(sum(seats_left(t, event) for t in types), max(event.capacity - event.sold - event.held, 0)),
+                min_price_minor=min((price_in_force(t, now)[0] for t in visible), default=None),
+                seats_left=left,
             )
         )
-    return summaries, int(total)
+    return summaries
 
 
 def refund_policy_of(event: Event) -> list[list[int]]:
@@ -684,6 +764,13 @@ def _lock_own_event(session: Session, actor: User, event_id: uuid.UUID) -> Event
     ).first()
     if event is None or not may_organize(actor, event):
         raise NotFound("That event does not exist.")
+    return event
+
+
+def _lock_editable_event(session: Session, actor: User, event_id: uuid.UUID) -> Event:
+    event = _lock_own_event(session, actor, event_id)
+    if event.status not in EDITABLE:
+        raise EventNotEditable()
     return event
 
 

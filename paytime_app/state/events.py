@@ -76,6 +76,16 @@ def _uuid(value: str) -> uuid.UUID | None:
         return None
 
 
+def _tier_note(until: datetime | None, left: int | None, zone: ZoneInfo) -> str:
+    """When the price in force ends, for buyers: a date, a count of tickets, or both."""
+    notes = []
+    if until is not None:
+        notes.append(f"until {until.astimezone(zone).strftime('%d %b, %H:%M')}")
+    if left is not None:
+        notes.append(f"{left} left at this price")
+    return ", ".join(notes).capitalize()
+
+
 class EventsState(AuthState):
     """The public list: search, venue type, date and price filters, pages."""
 
@@ -124,6 +134,7 @@ class EventsState(AuthState):
                 "from": "Free"
                 if summary.min_price_minor == 0
                 else f"From {format_money(summary.min_price_minor or 0, summary.event.currency)}",
+                "thumb": routes.event_cover(str(summary.event.id), summary.event.cover_image, thumb=True),
                 "left": "Sold out" if summary.seats_left == 0 else f"{summary.seats_left} left",
                 "sold_out": "yes" if summary.seats_left == 0 else "",
             }
@@ -181,6 +192,8 @@ class EventState(AuthState):
 
     event: dict[str, str] = {}
     types: list[dict[str, str]] = []
+    # type id -> its attributes for buyers, as {"name", "value"} rows in the organizer's order.
+    type_attributes: dict[str, list[dict[str, str]]] = {}
     # type id -> seats left; replaced live for everyone viewing the event (live.broadcast_on).
     live_seats: dict[str, int] = {}
     error: str = ""
@@ -210,7 +223,9 @@ class EventState(AuthState):
             "when": when(event),
             "timezone": event.timezone,
             "status": str(event.status),
+            "cover": routes.event_cover(str(event.id), event.cover_image),
         }
+        zone = ZoneInfo(event.timezone)
         self.types = [
             {
                 "id": str(row.ticket_type.id),
@@ -220,14 +235,23 @@ class EventState(AuthState):
                 "base_price": format_money(row.ticket_type.price_minor, event.currency)
                 if row.tier_label and row.ticket_type.price_minor != row.price_minor
                 else "",
-                "tier": row.tier_label,
+                "tier": row.tier_label or ("Special price" if row.price_minor != row.ticket_type.price_minor else ""),
+                "tier_note": _tier_note(row.tier_until, row.tier_left, zone),
                 "on_sale": "yes" if row.on_sale else "",
                 "note": row.sales_note,
                 "max": str(min(row.ticket_type.per_booking_max, 20)),
-                "attributes": ", ".join(f"{k}: {v}" for k, v in row.ticket_type.attributes.items()),
+                "entries": f"Valid for {row.ticket_type.entries_allowed} entries"
+                if row.ticket_type.entries_allowed > 1
+                else "",
             }
             for row in rows
         ]
+        self.type_attributes = {
+            str(row.ticket_type.id): [
+                {"name": str(name), "value": str(value)} for name, value in row.ticket_type.attributes.items()
+            ]
+            for row in rows
+        }
         self.live_seats = {str(row.ticket_type.id): row.seats_left for row in rows}
         return True
 

@@ -3,6 +3,7 @@ the super admin's approval page."""
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -13,12 +14,13 @@ import reflex as rx
 
 from paytime_app import routes
 from paytime_app.errors import AuthenticationRequired, DomainError, ValidationFailed
-from paytime_app.models.events import CouponKind, EventStatus
+from paytime_app.models.events import Coupon, CouponKind, EventStatus, TicketType
 from paytime_app.models.sellers import ApplicationStatus
 from paytime_app.models.users import Role
-from paytime_app.money import format_money, to_minor
+from paytime_app.money import Currency, format_money, from_minor, to_minor
 from paytime_app.services import events as event_service
 from paytime_app.services.bookings import event_sales, list_event_bookings, sales_by_day
+from paytime_app.services.covers import MAX_BYTES, CoverTooLarge
 from paytime_app.services.sellers import (
     SELLING_ROLES,
     apply_to_sell,
@@ -53,6 +55,161 @@ def _event_fields(form: dict[str, Any]) -> dict[str, Any]:
         "currency": str(form.get("currency", "NGN"))[:3],
         "capacity": int(capacity) if capacity.isdigit() else None,
     }
+
+
+def _whole(form: dict[str, Any], name: str, label: str, default: int | None = None) -> int:
+    """A whole number typed into `name`; a blank field is `default` (required when None)."""
+    text = str(form.get(name, "")).strip()[:12]
+    if not text and default is not None:
+        return default
+    if not text.isdigit():
+        raise ValidationFailed(f"Enter {label} as a whole number.", code="invalid_number")
+    return int(text)
+
+
+def _amount(text: Any, currency: str, label: str) -> int:
+    try:
+        return to_minor(str(text)[:20] or "0", Currency(currency))
+    except DomainError:
+        raise ValidationFailed(
+            f"Enter {label} as an amount, for example 5000 or 5000.50.", code="invalid_amount"
+        ) from None
+
+
+def _moment(text: Any, zone: str) -> datetime | None:
+    """An optional `datetime-local` value in the event's time zone."""
+    return _local_time(text, zone) if str(text or "").strip() else None
+
+
+def _major(amount_minor: int, currency: str) -> str:
+    """Minor units as a person types them back in ("5000.00")."""
+    return format(from_minor(amount_minor, Currency(currency)), "f")
+
+
+def _local_input(moment: datetime | None, zone: str) -> str:
+    return moment.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%dT%H:%M") if moment else ""
+
+
+def _count(number: int, noun: str) -> str:
+    """'1 price tier', '2 price tiers', or nothing for none."""
+    return f"{number} {noun}{'' if number == 1 else 's'}" if number else ""
+
+
+def _new_row(**values: str) -> dict[str, str]:
+    # Rows are keyed by a random id, not their position, so removing one keeps what was typed in the others.
+    return {"id": secrets.token_hex(4), **values}
+
+
+def _ticket_type_fields(
+    form: dict[str, Any], attribute_rows: list[dict[str, str]], tier_rows: list[dict[str, str]], event: dict[str, str]
+) -> dict[str, Any]:
+    """The ticket type editor's fields for `save_ticket_type`; ValidationFailed names the field in words."""
+    currency, zone = event.get("currency", "NGN"), event.get("timezone", "Africa/Lagos")
+    attributes: dict[str, str] = {}
+    for row in attribute_rows:
+        key = str(form.get(f"attr_key_{row['id']}", "")).strip()[:40]
+        value = str(form.get(f"attr_value_{row['id']}", "")).strip()[:200]
+        if not key and not value:
+            continue
+        if not key:
+            raise ValidationFailed(f"Give the attribute “{value}” a name.", code="invalid_attributes")
+        if key in attributes:
+            raise ValidationFailed(f"The attribute “{key}” is listed twice.", code="invalid_attributes")
+        attributes[key] = value
+    tiers = []
+    for number, row in enumerate(tier_rows, start=1):
+        label = str(form.get(f"tier_label_{row['id']}", "")).strip()[:40]
+        price = str(form.get(f"tier_price_{row['id']}", "")).strip()
+        until = str(form.get(f"tier_until_{row['id']}", "")).strip()
+        first_n = str(form.get(f"tier_first_n_{row['id']}", "")).strip()
+        if not (label or price or until or first_n):
+            continue
+        name = f"price tier {number}" + (f" ({label})" if label else "")
+        if not price:
+            raise ValidationFailed(f"Give {name} a price.", code="invalid_tiers")
+        if bool(until) == bool(first_n):
+            raise ValidationFailed(
+                f"End {name} either on a date or after the first N tickets, not both.", code="invalid_tiers"
+            )
+        tiers.append(
+            {
+                "label": label,
+                "price_minor": _amount(price, currency, f"the price of {name}"),
+                "until": _moment(until, zone),
+                "first_n": _whole(form, f"tier_first_n_{row['id']}", f"the ticket count of {name}")
+                if first_n
+                else None,
+            }
+        )
+    return {
+        "name": str(form.get("name", ""))[:80],
+        "description": str(form.get("description", ""))[:500],
+        "price_minor": _amount(form.get("price", ""), currency, "the price"),
+        "capacity": _whole(form, "capacity", "the capacity"),
+        "sales_start": _moment(form.get("sales_start"), zone),
+        "sales_end": _moment(form.get("sales_end"), zone),
+        "per_booking_max": _whole(form, "per_booking_max", "the most tickets per booking", 20),
+        "per_customer_max": _whole(form, "per_customer_max", "the most tickets per customer", 10),
+        "entries_allowed": _whole(form, "entries_allowed", "the entries per ticket", 1),
+        "attributes": attributes,
+        "price_tiers": tiers,
+        "unlock_code": str(form.get("unlock_code", "")).strip()[:40] or None,
+    }
+
+
+def _editor_defaults(ticket_type: TicketType, currency: str, zone: str) -> dict[str, Any]:
+    """What the editor shows for an existing ticket type (prices in major units, times in the event's zone)."""
+    return {
+        "fields": {
+            "id": str(ticket_type.id),
+            "name": ticket_type.name,
+            "description": ticket_type.description,
+            "price": _major(ticket_type.price_minor, currency),
+            "capacity": str(ticket_type.capacity),
+            "sales_start": _local_input(ticket_type.sales_start, zone),
+            "sales_end": _local_input(ticket_type.sales_end, zone),
+            "per_booking_max": str(ticket_type.per_booking_max),
+            "per_customer_max": str(ticket_type.per_customer_max),
+            "entries_allowed": str(ticket_type.entries_allowed),
+            "unlock_code": ticket_type.unlock_code or "",
+        },
+        "attributes": [_new_row(key=key, value=str(value)) for key, value in ticket_type.attributes.items()],
+        "tiers": [
+            _new_row(
+                label=str(tier.get("label") or ""),
+                price=_major(int(tier["price_minor"]), currency),
+                until=_local_input(datetime.fromisoformat(tier["until"]) if tier.get("until") else None, zone),
+                first_n=str(tier.get("first_n") or ""),
+            )
+            for tier in ticket_type.price_tiers
+        ],
+    }
+
+
+NEW_TYPE_FIELDS = {
+    "id": "",
+    "name": "",
+    "description": "",
+    "price": "",
+    "capacity": "",
+    "sales_start": "",
+    "sales_end": "",
+    "per_booking_max": "20",
+    "per_customer_max": "10",
+    "entries_allowed": "1",
+    "unlock_code": "",
+}
+DROP_REJECTIONS = {
+    "file-too-large": f"The image is larger than {MAX_BYTES // (1024 * 1024)} MB. Export it smaller and try again.",
+    "file-invalid-type": "Upload a JPEG, PNG, WebP or GIF image.",
+    "too-many-files": "Choose one image.",
+}
+
+
+def _coupon_scope(coupon: Coupon, type_names: dict[str, str]) -> str:
+    if not coupon.ticket_type_ids:
+        return "Whole event"
+    return ", ".join(type_names.get(type_id, "Removed type") for type_id in coupon.ticket_type_ids)
 
 
 class SellState(AuthState):
@@ -158,6 +315,13 @@ class OrganizerEventState(AuthState):
     event: dict[str, str] = {}
     sales: list[dict[str, str]] = []
     coupons: list[dict[str, str]] = []
+    # The ticket type editor (a dialog): its fields, and its key/value and price tier rows.
+    editor_open: bool = False
+    editor: dict[str, str] = {}
+    attribute_rows: list[dict[str, str]] = []
+    tier_rows: list[dict[str, str]] = []
+    editor_error: str = ""
+    _editor_values: dict[str, dict[str, Any]] = {}
     by_day: list[dict[str, Any]] = []
     bookings: list[dict[str, str]] = []
     booking_query: str = ""
@@ -197,6 +361,7 @@ class OrganizerEventState(AuthState):
             "editable": "yes" if event.status in (EventStatus.DRAFT, EventStatus.PUBLISHED) else "",
             "public_href": routes.event_detail(str(event.id)),
             "csv": routes.event_bookings_csv(str(event.id)),
+            "cover": routes.event_cover(str(event.id), event.cover_image),
         }
         rows = await self._call_as_viewer(event_sales, event_id=event_id)
         self.sales = [
@@ -204,6 +369,7 @@ class OrganizerEventState(AuthState):
                 "id": str(row.ticket_type.id),
                 "name": row.ticket_type.name,
                 "price": format_money(row.ticket_type.price_minor, event.currency),
+                "tiers": _count(len(row.ticket_type.price_tiers), "price tier"),
                 "capacity": str(row.ticket_type.capacity),
                 "sold": str(row.sold),
                 "held": str(row.held),
@@ -213,11 +379,15 @@ class OrganizerEventState(AuthState):
             }
             for row in rows
         ]
+        self._editor_values = {
+            str(row.ticket_type.id): _editor_defaults(row.ticket_type, event.currency, event.timezone) for row in rows
+        }
         self.revenue = format_money(sum(row.revenue_minor for row in rows), event.currency)
         self.by_day = [
             {"day": day.day[5:], "bookings": day.bookings, "revenue": format_money(day.revenue_minor, event.currency)}
             for day in await self._call_as_viewer(sales_by_day, event_id=event_id)
         ]
+        type_names = {str(row.ticket_type.id): row.ticket_type.name for row in rows}
         self.coupons = [
             {
                 "code": coupon.code,
@@ -227,6 +397,7 @@ class OrganizerEventState(AuthState):
                 "used": f"{coupon.redeemed} of {coupon.max_redemptions}"
                 if coupon.max_redemptions
                 else f"{coupon.redeemed} (no limit)",
+                "scope": _coupon_scope(coupon, type_names),
             }
             for coupon in await self._call_as_viewer(event_service.list_coupons, event_id=event_id)
         ]
@@ -287,53 +458,122 @@ class OrganizerEventState(AuthState):
         await self._act(event_service.update_event, "Saved.", **fields)
 
     @rx.event
-    async def add_ticket_type(self, form: dict[str, Any]) -> None:
-        self.error = ""
+    def open_type_editor(self, type_id: str) -> None:
+        """Open the editor on one of this event's ticket types (already loaded for this organizer), or a new one."""
+        values = self._editor_values.get(str(type_id)[:40])
+        if values is None:
+            self.editor = {**NEW_TYPE_FIELDS, "key": secrets.token_hex(4)}
+            self.attribute_rows, self.tier_rows = [_new_row(key="", value="")], []
+        else:
+            self.editor = {**values["fields"], "key": secrets.token_hex(4)}
+            self.attribute_rows = [dict(row) for row in values["attributes"]] or [_new_row(key="", value="")]
+            self.tier_rows = [dict(row) for row in values["tiers"]]
+        self.editor_error, self.editor_open = "", bool(self.event)
+
+    @rx.event
+    def set_editor_open(self, is_open: bool) -> None:
+        self.editor_open = bool(is_open) and bool(self.editor)
+
+    @rx.event
+    def add_attribute_row(self) -> None:
+        if len(self.attribute_rows) < 20:
+            self.attribute_rows = [*self.attribute_rows, _new_row(key="", value="")]
+
+    @rx.event
+    def remove_attribute_row(self, row_id: str) -> None:
+        self.attribute_rows = [row for row in self.attribute_rows if row["id"] != row_id]
+
+    @rx.event
+    def add_tier_row(self) -> None:
+        if len(self.tier_rows) < 10:
+            self.tier_rows = [*self.tier_rows, _new_row(label="", price="", until="", first_n="")]
+
+    @rx.event
+    def remove_tier_row(self, row_id: str) -> None:
+        self.tier_rows = [row for row in self.tier_rows if row["id"] != row_id]
+
+    @rx.event
+    async def save_ticket_type(self, form: dict[str, Any]) -> None:
+        self.editor_error = ""
+        type_id = self.editor.get("id", "")
         try:
-            price = to_minor(str(form.get("price", "0"))[:20] or "0", self.event.get("currency", "NGN"))
-            capacity = int(str(form.get("capacity", "")).strip() or "-1")
-            per_customer = int(str(form.get("per_customer_max", "10")).strip() or "10")
-        except ValueError:
-            self.error = "Enter the capacity and limits as whole numbers."
-            return
+            fields = _ticket_type_fields(form, self.attribute_rows, self.tier_rows, self.event)
         except DomainError as error:
-            self.error = error.message
+            self.editor_error = error.message
             return
-        await self._act(
+        saved = await self._act(
             event_service.save_ticket_type,
-            "Ticket type added.",
-            name=str(form.get("name", ""))[:80],
-            description=str(form.get("description", ""))[:500],
-            price_minor=price,
-            capacity=capacity,
-            per_customer_max=per_customer,
-            unlock_code=str(form.get("unlock_code", ""))[:40] or None,
+            "Ticket type saved." if type_id else "Ticket type added.",
+            ticket_type_id=uuid.UUID(type_id) if type_id else None,
+            **fields,
         )
+        if saved is None:
+            self.editor_error, self.error = self.error, ""
+            return
+        self.editor_open = False
+
+    @rx.event
+    async def upload_cover(self, files: list[rx.UploadFile]) -> None:
+        self.error, self.notice = "", ""
+        if len(files) != 1:
+            self.error = DROP_REJECTIONS["too-many-files"]
+            return
+        # One byte past the limit is enough to refuse a larger file without reading all of it.
+        data = files[0].file.read(MAX_BYTES + 1)
+        if len(data) > MAX_BYTES:
+            self.error = CoverTooLarge.default_message
+            return
+        await self._act(event_service.set_event_cover, "Cover image saved.", data=data)
+
+    @rx.event
+    def cover_rejected(self, rejected: list[dict[str, Any]]) -> None:
+        """The browser refused the file before uploading it (type, size or count)."""
+        codes = [str(error.get("code")) for item in rejected[:5] for error in item.get("errors", [])[:5]]
+        self.notice = ""
+        self.error = next((DROP_REJECTIONS[code] for code in codes if code in DROP_REJECTIONS), "Choose an image file.")
+
+    @rx.event
+    async def remove_cover(self) -> None:
+        await self._act(event_service.remove_event_cover, "Cover image removed.")
 
     @rx.event
     async def add_coupon(self, form: dict[str, Any]) -> None:
         self.error = ""
         kind = str(form.get("kind", "percent"))[:10]
-        limit = str(form.get("max_redemptions", "")).strip()
+        currency = self.event.get("currency", "NGN")
         try:
             if kind == CouponKind.PERCENT:
                 value = round(float(str(form.get("value", "0"))[:10]) * 100)
             else:
-                value = to_minor(str(form.get("value", "0"))[:20], self.event.get("currency", "NGN"))
-            max_redemptions = int(limit) if limit else None
+                value = _amount(form.get("value", ""), currency, "the discount")
+            limits = {
+                "max_redemptions": _whole(form, "max_redemptions", "the number of uses")
+                if str(form.get("max_redemptions", "")).strip()
+                else None,
+                "per_user_limit": _whole(form, "per_user_limit", "the uses per customer", 1),
+                "min_order_minor": _amount(form.get("min_order", ""), currency, "the minimum order"),
+                "expires_at": _moment(form.get("expires_at"), self.event.get("timezone", "Africa/Lagos")),
+            }
         except ValueError:
-            self.error = "Enter the discount and the number of uses as numbers."
+            self.error = "Enter the discount as a number, for example 10 for 10%."
             return
         except DomainError as error:
             self.error = error.message
             return
+        known = {row["id"] for row in self.sales}
+        scope = [
+            uuid.UUID(name.removeprefix("scope_"))
+            for name, value in form.items()
+            if str(name).startswith("scope_") and name.removeprefix("scope_") in known and value in ("on", True)
+        ]
         await self._act(
             event_service.create_coupon,
             "Coupon created.",
             code=str(form.get("code", ""))[:40],
             kind=kind,
             value=value,
-            max_redemptions=max_redemptions,
+            ticket_type_ids=scope,
+            **limits,
         )
 
     @rx.event

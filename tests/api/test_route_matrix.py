@@ -27,6 +27,9 @@ PUBLIC = {
     # Published events are public (drafts look missing to everyone but their organizer).
     ("GET", "/api/v1/events"),
     ("GET", "/api/v1/events/{event_id}"),
+    # Published events' covers are public; a draft's cover looks missing to all but its organizer
+    # (tests/api/test_events_api.py).
+    ("GET", "/api/media/events/{event_id}/{file_name}"),
     # Authenticated by the provider's signature on the raw body, not by a user.
     ("POST", "/api/webhooks/{provider}"),
 }

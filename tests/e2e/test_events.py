@@ -37,6 +37,16 @@ def signed_in_page(browser: Browser, app_server, email: str) -> Page:
     return other
 
 
+def add_ticket_type(page: Page, name: str, *, price: str, capacity: str) -> None:
+    page.get_by_role("button", name="Add ticket type").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Ticket type name").fill(name)
+    dialog.get_by_label("Price", exact=True).fill(price)
+    dialog.get_by_label("Capacity", exact=True).fill(capacity)
+    dialog.get_by_role("button", name="Save ticket type").click()
+    expect(dialog).to_be_hidden()
+
+
 def test_organizer_publishes_and_customers_race_for_the_last_seats(browser: Browser, page: Page, app_server):
     in_transaction(
         create_user,
@@ -60,10 +70,7 @@ def test_organizer_publishes_and_customers_race_for_the_last_seats(browser: Brow
     page.get_by_label("Ends").fill("2031-05-01T23:00")
     page.get_by_role("button", name="Create draft").click()
     expect(page.get_by_role("heading", name="Rooftop Jazz Night")).to_be_visible()
-    page.get_by_label("Ticket type name").fill("Regular")
-    page.get_by_label("Price", exact=True).fill("5000")
-    page.get_by_label("Capacity", exact=True).fill("2")
-    page.get_by_role("button", name="Add ticket type").click()
+    add_ticket_type(page, "Regular", price="5000", capacity="2")
     expect(page.get_by_text("Ticket type added.")).to_be_visible()
     page.get_by_role("button", name="Publish").click()
     expect(page.get_by_text("Published: the event is on sale.")).to_be_visible()

@@ -125,6 +125,62 @@ def test_public_filters_search_venue_date_price(organizer):
         assert titles(page=2, page_size=1) == ["Derby"]
 
 
+def test_public_list_shows_and_filters_on_the_price_in_force(organizer, clock):
+    early_until = T0 + timedelta(days=2)
+    event = draft(organizer, title="Early Jazz")
+    in_transaction(
+        save_ticket_type,
+        actor=organizer,
+        event_id=event.id,
+        name="Std",
+        price_minor=8000,
+        capacity=9,
+        price_tiers=[{"label": "Early bird", "price_minor": 3000, "until": early_until.isoformat()}],
+    )
+    in_transaction(
+        save_ticket_type,
+        actor=organizer,
+        event_id=event.id,
+        name="VIP",
+        price_minor=2000,
+        capacity=9,
+        unlock_code="VIP-1",
+    )
+    in_transaction(publish_event, actor=organizer, event_id=event.id)
+    with unit_of_work() as session:
+        (summary,), total = list_public_events(session=session)
+        assert (summary.min_price_minor, total) == (3000, 1)  # the tier, not the base price; hidden VIP unseen
+        assert list_public_events(session=session, max_price_minor=5000)[1] == 1
+        (row,) = get_public_event(session=session, event_id=event.id)[1]
+        assert (row.price_minor, row.tier_label, row.tier_until, row.tier_left) == (
+            3000,
+            "Early bird",
+            early_until,
+            None,
+        )
+    clock.move_to(early_until + timedelta(minutes=1))
+    with unit_of_work() as session:
+        assert list_public_events(session=session)[0][0].min_price_minor == 8000
+        assert list_public_events(session=session, max_price_minor=5000) == ([], 0)
+
+
+def test_first_n_tier_says_how_many_are_left_at_its_price(organizer):
+    event = draft(organizer)
+    in_transaction(
+        save_ticket_type,
+        actor=organizer,
+        event_id=event.id,
+        name="Std",
+        price_minor=8000,
+        capacity=90,
+        price_tiers=[{"label": "First 50", "price_minor": 4000, "first_n": 50}],
+    )
+    in_transaction(publish_event, actor=organizer, event_id=event.id)
+    with unit_of_work() as session:
+        (row,) = get_public_event(session=session, event_id=event.id)[1]
+    assert (row.price_minor, row.tier_label, row.tier_until, row.tier_left) == (4000, "First 50", None, 50)
+
+
 def test_duplicate_copies_types_and_coupons_without_sales(organizer):
     event = draft(organizer)
     ticket_type = in_transaction(

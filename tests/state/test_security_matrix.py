@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from io import BytesIO
+from pathlib import Path
 from typing import Any
 
 import pytest
+from reflex import UploadFile
 from sqlmodel import col, func, select
 
 from paytime_app.db import in_transaction, unit_of_work
@@ -79,7 +82,7 @@ SHOWN = {
     TicketsState: ("tickets", "bookings"),
     SellState: ("status", "organisation", "notice"),
     OrganizerState: ("events", "is_seller"),
-    OrganizerEventState: ("event", "sales", "coupons", "bookings", "notice"),
+    OrganizerEventState: ("event", "sales", "coupons", "bookings", "notice", "editor_open"),
     AdminSellersState: ("rows", "notice"),
     EventState: ("types", "error"),
     PaymentsDashboardState: ("rows", "cards", "activity", "detail", "timeline", "revenue_chart", "method_chart"),
@@ -151,7 +154,16 @@ def protected_calls(
             "load_event": (),
             "refresh": (),
             "save_details": ({"title": "Taken", "starts_at": "2031-01-01T10:00", "ends_at": "2031-01-01T12:00"},),
-            "add_ticket_type": ({"name": "Free", "price": "0", "capacity": "5"},),
+            "open_type_editor": (victim_payment_id,),
+            "set_editor_open": (True,),
+            "add_attribute_row": (),
+            "remove_attribute_row": ("row",),
+            "add_tier_row": (),
+            "remove_tier_row": ("row",),
+            "save_ticket_type": ({"name": "Free", "price": "0", "capacity": "5"},),
+            "upload_cover": ([UploadFile(file=BytesIO(b"GIF89a"), path=Path("cover.gif"))],),
+            "cover_rejected": ([{"errors": [{"code": "file-too-large"}]}],),
+            "remove_cover": (),
             "add_coupon": ({"code": "FREE100", "kind": "percent", "value": "100", "max_redemptions": ""},),
             "publish": (),
             "cancel_event": (),
