@@ -116,16 +116,23 @@ def upsert_statement(session: Session, table: Table) -> Any:
     return (postgresql_insert if is_postgresql(session) else sqlite_insert)(table)
 
 
-def insert_unless_duplicate(session: Session, row: SQLModel) -> bool:
-    """INSERT `row` unless it collides with a unique key; True if it was written.
+def insert_unless_duplicate(session: Session, row: SQLModel, *, unique_on: list[str] | None = None) -> bool:
+    """INSERT `row` unless it collides with a unique key (any, or the one on the columns `unique_on`);
+    True if it was written.
 
     One statement and no savepoint: a collision with a row another transaction is writing waits
-    for that transaction, then counts as a duplicate if it committed.
+    for that transaction, then counts as a duplicate if it committed. A collision on another unique
+    key than `unique_on` still raises IntegrityError.
     """
     mapper = inspect(row).mapper
     values = {attribute.columns[0].name: getattr(row, attribute.key) for attribute in mapper.column_attrs}
     table = mapper.local_table
-    statement = upsert_statement(session, table).values(**values).on_conflict_do_nothing().returning(*table.primary_key)
+    statement = (
+        upsert_statement(session, table)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=unique_on)
+        .returning(*table.primary_key)
+    )
     return session.connection().execute(statement).first() is not None
 
 
