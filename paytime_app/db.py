@@ -28,6 +28,10 @@ T = TypeVar("T")
 
 _engine: Engine | None = None
 
+# Connections per process: POOL_SIZE kept open, up to POOL_OVERFLOW more under load.
+POOL_SIZE = 10
+POOL_OVERFLOW = 20
+
 
 def build_engine(url: str) -> Engine:
     """An engine for `url` with the pragmas or pool settings PayTime relies on."""
@@ -38,7 +42,7 @@ def build_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
 
 
 def _configure_sqlite(engine: Engine) -> None:
