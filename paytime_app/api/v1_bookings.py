@@ -163,8 +163,9 @@ def _ticket_out(ticket: Ticket, event: Event, ticket_type: TicketType) -> Ticket
 def create_booking(body: BookingRequest, signed_in: SignedInUnitOfWork, idempotency_key: IdempotencyKey) -> BookingOut:
     """Hold tickets for 15 minutes at the prices in force. Refusals: 409 sold_out, sales_closed,
     customer_limit_exceeded, coupon_exhausted; 422 invalid_coupon, booking_limit_exceeded."""
-    # A ticket drop's hot route: the token check and the booking share one transaction.
-    return _with_items(booking_service.create_booking)(
+    # A ticket drop's hot route: the token check and the booking share one transaction, committed
+    # before the answer's query, since the event's seat rows stay locked until the commit.
+    booking = booking_service.create_booking(
         session=signed_in.session,
         actor=signed_in.user,
         event_id=body.event_id,
@@ -175,6 +176,8 @@ def create_booking(body: BookingRequest, signed_in: SignedInUnitOfWork, idempote
         unlock_code=body.unlock_code,
         idempotency_key=idempotency_key,
     )
+    signed_in.session.commit()
+    return _booking_out(booking, booking_service.booking_items(session=signed_in.session, booking=booking))
 
 
 @router.get("/api/v1/bookings", response_model=list[BookingOut])

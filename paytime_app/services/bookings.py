@@ -54,7 +54,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, union_all, update
+from sqlalchemy import and_, func, or_, text, union_all, update
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, col, select
 
@@ -1086,6 +1086,53 @@ def _take_seats(
     """
     column = "sold" if from_held else "held"
     total = sum(counts.values())
+    if is_postgresql(session):
+        event_taken, taken = _take_seats_in_one_statement(session, event_id, counts, column)
+    else:
+        event_taken, taken = _take_seats_one_by_one(session, event_id, counts, column)
+    if len(taken) == len(counts):
+        return taken
+    if event_taken:
+        # Give back what this call took (its rows are locked by us), so the caller may sweep and retry.
+        _release_seats(session, event_id, {t: counts[t] for t in taken}, held=not from_held, event_total=total)
+    missing = sorted(set(counts) - set(taken))
+    raise SoldOut(ticket_type_id=str(missing[0])) if event_taken else SoldOut()
+
+
+def _take_seats_in_one_statement(
+    session: Session, event_id: uuid.UUID, counts: dict[uuid.UUID, int], column: str
+) -> tuple[bool, dict[uuid.UUID, int]]:
+    """PostgreSQL: every conditional UPDATE in one statement, so one round trip. A hot drop queues on
+    these rows, and each round trip made while holding their locks waits for the client process
+    (its other threads, its GIL) as well as for the network; here the only one left is the commit.
+    Each UPDATE runs only if the one before it changed its row (the EXISTS), which also keeps the
+    lock order: event, then types by id."""
+    parts = [
+        f"e AS (UPDATE event SET {column} = {column} + :total WHERE id = :event_id"  # noqa: S608  column is sold|held
+        " AND (capacity IS NULL OR sold + held + :total <= capacity) RETURNING 1)"
+    ]
+    params: dict[str, Any] = {"event_id": event_id, "total": sum(counts.values())}
+    previous = "e"
+    for index, type_id in enumerate(sorted(counts)):
+        parts.append(
+            f"t{index} AS (UPDATE ticket_type SET {column} = {column} + :q{index} WHERE id = :t{index}"  # noqa: S608
+            f" AND sold + held + :q{index} <= capacity AND EXISTS (SELECT FROM {previous}) RETURNING id, sold + held)"
+        )
+        params[f"t{index}"], params[f"q{index}"] = type_id, counts[type_id]
+        previous = f"t{index}"
+    outcome = " UNION ALL ".join(
+        ["SELECT NULL::uuid, count(*)::int FROM e"] + [f"SELECT * FROM t{index}" for index in range(len(counts))]  # noqa: S608  names made here
+    )
+    rows = session.connection().execute(text(f"WITH {', '.join(parts)} {outcome}"), params).all()
+    event_taken = any(type_id is None and taken == 1 for type_id, taken in rows)
+    return event_taken, {type_id: taken for type_id, taken in rows if type_id is not None}
+
+
+def _take_seats_one_by_one(
+    session: Session, event_id: uuid.UUID, counts: dict[uuid.UUID, int], column: str
+) -> tuple[bool, dict[uuid.UUID, int]]:
+    """SQLite (writers serialised): the same conditional UPDATEs, one statement each."""
+    total = sum(counts.values())
     event_row = session.exec(  # type: ignore[call-overload]
         update(Event)
         .where(
@@ -1096,7 +1143,7 @@ def _take_seats(
         .execution_options(synchronize_session=False)
     )
     if event_row.rowcount != 1:
-        raise SoldOut()
+        return False, {}
     taken: dict[uuid.UUID, int] = {}
     for type_id in sorted(counts):
         quantity = counts[type_id]
@@ -1111,11 +1158,9 @@ def _take_seats(
             .execution_options(synchronize_session=False)
         ).first()
         if row is None:
-            # Give back what this call took (its rows are locked by us), so the caller may sweep and retry.
-            _release_seats(session, event_id, {t: counts[t] for t in taken}, held=not from_held, event_total=total)
-            raise SoldOut(ticket_type_id=str(type_id))
+            break
         taken[type_id] = row[0]
-    return taken
+    return True, taken
 
 
 def _move_held_to_sold(session: Session, event_id: uuid.UUID, counts: dict[uuid.UUID, int]) -> None:
