@@ -54,7 +54,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, text, union_all, update
+from sqlalchemy import and_, bindparam, func, or_, text, union_all, update
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, col, select
 
@@ -332,6 +332,33 @@ class _FirstLook:
         return not self.expired_holds
 
 
+# Built once: building this statement cost about as much Python time as running it, and every
+# refused buyer of a drop runs it. Its parameters take their columns' types.
+_FIRST_LOOK = (
+    select(  # type: ignore[call-overload]
+        Event,
+        TicketType,
+        select(Booking.id)
+        .where(Booking.user_id == bindparam("actor_id"), Booking.idempotency_key == bindparam("idempotency_key"))
+        .scalar_subquery()
+        .label("existing_id"),
+        select(Booking.id)
+        .where(
+            Booking.event_id == bindparam("event_id"),
+            Booking.status == BookingStatus.HELD,
+            col(Booking.expires_at) <= bindparam("now"),
+        )
+        .exists()
+        .label("expired_holds"),
+    )
+    .outerjoin(
+        TicketType,
+        and_(col(TicketType.event_id) == Event.id, col(TicketType.id).in_(bindparam("type_ids", expanding=True))),
+    )
+    .where(Event.id == bindparam("event_id"))
+)
+
+
 def _first_look(
     session: Session,
     *,
@@ -343,19 +370,15 @@ def _first_look(
 ) -> _FirstLook:
     """One round trip: the booking this key already made, the event, the wanted types of it, and
     whether any of its holds is past its expiry but not swept yet."""
-    existing = select(Booking.id).where(Booking.user_id == actor_id, Booking.idempotency_key == idempotency_key)
-    expired = select(Booking.id).where(
-        Booking.event_id == event_id, Booking.status == BookingStatus.HELD, col(Booking.expires_at) <= now
-    )
     rows = session.exec(
-        select(  # type: ignore[call-overload]
-            Event,
-            TicketType,
-            existing.scalar_subquery().label("existing_id"),
-            expired.exists().label("expired_holds"),
-        )
-        .outerjoin(TicketType, and_(col(TicketType.event_id) == Event.id, col(TicketType.id).in_(list(wanted))))
-        .where(Event.id == event_id)
+        _FIRST_LOOK,
+        params={
+            "actor_id": actor_id,
+            "idempotency_key": idempotency_key,
+            "event_id": event_id,
+            "now": now,
+            "type_ids": list(wanted),
+        },
     ).all()
     if not rows:
         return _FirstLook(_by_key(session, actor_id, idempotency_key), None, {}, expired_holds=False)
