@@ -437,9 +437,14 @@ def main() -> None:
             "db_connections": DB_CONNECTIONS,
             "processes": PROCESSES,
         }
-        result.update(_raw_path(BENCH_DB))
-        result.update(_service_path(organizer, buyers, BENCH_DB))
-        result.update(_http_path(organizer, buyers, BENCH_DB))
+        for path in (
+            lambda: _raw_path(BENCH_DB),
+            lambda: _service_path(organizer, buyers, BENCH_DB),
+            lambda: _http_path(organizer, buyers, BENCH_DB),
+        ):
+            figures = path()
+            print(json.dumps(figures), file=sys.stderr, flush=True)  # each path's figures as soon as they exist
+            result.update(figures)
         ratio = float(result["service_attempts_per_s"]) / float(result["raw_attempts_per_s"])  # type: ignore[arg-type]
         http_rate = float(result["http_attempts_per_s"])  # type: ignore[arg-type]
         result.update(
