@@ -334,7 +334,7 @@ def main() -> None:
     redis_client = redis.Redis.from_url(REDIS_URL, db=REDIS_DB)
     redis_client.flushdb()
     _recreate(BENCH_DB)
-    engine = create_engine(_sqlalchemy_url(BENCH_DB), pool_pre_ping=True)
+    engine = create_engine(_sqlalchemy_url(BENCH_DB))
     log = Path("/tmp") / f"seats_broadcast-{os.getpid()}.log"
     server = None
     groups: list[tuple[multiprocessing.Process, Connection]] = []

@@ -30,8 +30,12 @@ T = TypeVar("T")
 
 _engine: Engine | None = None
 
+# Connections per process: POOL_SIZE kept open, up to POOL_OVERFLOW more under load.
+POOL_SIZE = 10
+POOL_OVERFLOW = 20
 
-def build_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20) -> Engine:
+
+def build_engine(url: str, *, pool_size: int = POOL_SIZE, max_overflow: int = POOL_OVERFLOW) -> Engine:
     """An engine for `url` with the pragmas or pool settings PayTime relies on."""
     if url.startswith("sqlite"):
         database = make_url(url).database
@@ -141,19 +145,26 @@ def conflict_aware_insert(dialect: str, table: Table) -> Any:
 
 
 @functools.cache
-def _insert_or_nothing(dialect: str, table: Table) -> Any:
-    return conflict_aware_insert(dialect, table).on_conflict_do_nothing().returning(*table.primary_key)
+def _insert_or_nothing(dialect: str, table: Table, unique_on: tuple[str, ...] | None) -> Any:
+    return (
+        conflict_aware_insert(dialect, table)
+        .on_conflict_do_nothing(index_elements=list(unique_on) if unique_on else None)
+        .returning(*table.primary_key)
+    )
 
 
-def insert_unless_duplicate(session: Session, row: SQLModel) -> bool:
-    """INSERT `row` unless it collides with a unique key; True if it was written.
+def insert_unless_duplicate(session: Session, row: SQLModel, *, unique_on: list[str] | None = None) -> bool:
+    """INSERT `row` unless it collides with a unique key (any, or the one on the columns `unique_on`);
+    True if it was written.
 
     One statement and no savepoint: a collision with a row another transaction is writing waits
-    for that transaction, then counts as a duplicate if it committed.
+    for that transaction, then counts as a duplicate if it committed. A collision on another unique
+    key than `unique_on` still raises IntegrityError.
     """
     mapper = inspect(row).mapper
     values = {attribute.columns[0].name: getattr(row, attribute.key) for attribute in mapper.column_attrs}
-    statement = _insert_or_nothing(session.get_bind().dialect.name, mapper.local_table)
+    unique_columns = tuple(unique_on) if unique_on else None
+    statement = _insert_or_nothing(session.get_bind().dialect.name, mapper.local_table, unique_columns)
     return session.connection().execute(statement, values).first() is not None
 
 

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Header, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from paytime_app.api.v1_auth import AccessToken
+from paytime_app.api.v1_auth import AccessToken, SignedInUnitOfWork
 from paytime_app.cookies import SESSION_COOKIE
 from paytime_app.models.bookings import Booking, Ticket
 from paytime_app.models.events import Event, TicketType
@@ -160,12 +160,14 @@ def _ticket_out(ticket: Ticket, event: Event, ticket_type: TicketType) -> Ticket
 
 
 @router.post("/api/v1/bookings", response_model=BookingOut, status_code=201)
-def create_booking(body: BookingRequest, token: AccessToken, idempotency_key: IdempotencyKey) -> BookingOut:
+def create_booking(body: BookingRequest, signed_in: SignedInUnitOfWork, idempotency_key: IdempotencyKey) -> BookingOut:
     """Hold tickets for 15 minutes at the prices in force. Refusals: 409 sold_out, sales_closed,
     customer_limit_exceeded, coupon_exhausted; 422 invalid_coupon, booking_limit_exceeded."""
-    return _as_user(
-        token,
-        _with_items(booking_service.create_booking),
+    # A ticket drop's hot route: the token check and the booking share one transaction, committed
+    # before the answer's query, since the event's seat rows stay locked until the commit.
+    booking = booking_service.create_booking(
+        session=signed_in.session,
+        actor=signed_in.user,
         event_id=body.event_id,
         items=[(item.ticket_type_id, item.quantity) for item in body.items],
         coupon_code=body.coupon_code,
@@ -174,6 +176,8 @@ def create_booking(body: BookingRequest, token: AccessToken, idempotency_key: Id
         unlock_code=body.unlock_code,
         idempotency_key=idempotency_key,
     )
+    signed_in.session.commit()
+    return _booking_out(booking, booking_service.booking_items(session=signed_in.session, booking=booking))
 
 
 @router.get("/api/v1/bookings", response_model=list[BookingOut])

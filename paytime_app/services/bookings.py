@@ -13,9 +13,13 @@ cannot deadlock.
 
 Hold: `create_booking` reserves the seats (held counters), prices them at the tier in force,
 applies a coupon (its `redeemed` counter is a conditional UPDATE too) and schedules the durable job
-`bookings.expire_hold` at `expires_at` (setting BOOKING_HOLD_MINUTES, default 15). A buyer who finds
-a type sold out first releases holds that have expired but not yet been swept, then tries once
-more. A crash loses nothing: the job rows are in the database and any worker runs them.
+`bookings.expire_hold` at `expires_at` (setting BOOKING_HOLD_MINUTES, default 15). In a drop most
+buyers are refused: one read (the key's booking, the event, its types) refuses them when the
+counters already show too few seats, before any lock. Everyone else writes the booking, its items,
+job and audit entry first and takes the seats last, so the hot event and type rows stay locked only
+for the seat and coupon UPDATEs and the commit. A buyer who finds a type sold out first releases
+holds that have expired but not yet been swept, then tries once more. A crash loses nothing: the
+job rows are in the database and any worker runs them.
 
 Pay: `pay_booking` (wallet) posts ONE ledger transaction: buyer wallet → `seller:{organizer}:earnings`
 (total - fee) and to `platform:fees` (fee = total * PLATFORM_FEE_BPS, after the coupon), moves the
@@ -45,7 +49,6 @@ Cancelled tickets are revoked (status cancelled) and their seats return to sale.
 from __future__ import annotations
 
 import csv
-import functools
 import io
 import logging
 import secrets
@@ -55,12 +58,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import and_, bindparam, func, or_, text, union_all, update
+from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, col, select
 
 from paytime_app.bus import publish_after_commit
-from paytime_app.db import for_update, is_postgresql, unit_of_work
+from paytime_app.db import for_update, insert_unless_duplicate, is_postgresql, unit_of_work
 from paytime_app.errors import Conflict, DomainError, NotFound, ValidationFailed
 from paytime_app.models.base import utcnow
 from paytime_app.models.bookings import (
@@ -195,7 +198,9 @@ def create_booking(
 
     Raises NotFound (event or type), ValidationFailed (quantities), SalesClosed, BookingLimitExceeded,
     CustomerLimitExceeded, SoldOut, InvalidCoupon, CouponExhausted, BookingIdempotencyMismatch.
-    Nothing is written when it refuses.
+    A refusal may come after rows were written in the caller's transaction, which the refusal rolls
+    back (run it as its own transaction, as in_transaction and call_as_user do): no savepoints, so
+    the seat rows stay locked for the fewest round trips.
     """
     now = now or utcnow()
     wanted = _checked_items(items)
@@ -212,81 +217,200 @@ def create_booking(
             "group": group_ticket,
         }
     )
-    existing = _by_key(session, actor.id, idempotency_key)
-    if existing is not None:
-        if existing.request_hash != fingerprint:
+    look = _first_look(
+        session, actor_id=actor.id, idempotency_key=idempotency_key, event_id=event_id, wanted=wanted, now=now
+    )
+    if look.existing is not None:
+        if look.existing.request_hash != fingerprint:
             raise BookingIdempotencyMismatch()
-        return existing
-    if _visibly_sold_out(session, event_id, wanted, now):
-        # A drop's losers leave here without taking any lock; winners are still decided by the UPDATE.
+        return look.existing
+    event = look.event
+    if event is None or event.status == EventStatus.DRAFT:
+        raise NotFound("That event does not exist.")
+    if look.visibly_sold_out(wanted):
+        # A drop's losers leave after one read, without taking any lock; winners are decided by the UPDATE.
         raise SoldOut()
     # Lock the buyer: their own concurrent bookings are counted against the per-customer limit in turn.
     session.exec(for_update(select(User.id).where(User.id == actor.id))).one()
-    event = session.get(Event, event_id)
-    if event is None or event.status == EventStatus.DRAFT:
-        raise NotFound("That event does not exist.")
-    _check_request(session=session, actor=actor, event=event, wanted=wanted, unlock_code=unlock_code, now=now)
-    hold = functools.partial(
-        _hold,
-        session=session,
-        actor=actor,
-        event=event,
-        wanted=wanted,
-        names=names,
-        coupon_code=code,
-        group_ticket=group_ticket,
-        idempotency_key=idempotency_key,
-        fingerprint=fingerprint,
-        now=now,
+    _check_request(
+        session=session, actor=actor, event=event, types=look.types, wanted=wanted, unlock_code=unlock_code, now=now
     )
-    try:
-        with session.begin_nested():
-            booking = hold()
-    except SoldOut:
-        # Seats may be tied up in holds that expired but were not swept yet: free them, try once more.
-        if not expire_holds(session=session, event_id=event.id, now=now):
-            raise
-        with session.begin_nested():
-            booking = hold()
-    except IntegrityError:
+    coupon = _usable_coupon(session=session, actor=actor, event=event, code=code, now=now) if code else None
+    # Priced from the counters as read; checked again once the seat rows are locked.
+    priced = {type_id: price_in_force(look.types[type_id], now) for type_id in wanted}
+    booking = Booking(
+        reference=human_reference("BK", 8),
+        event_id=event.id,
+        user_id=actor.id,
+        currency=event.currency,
+        subtotal_minor=0,
+        total_minor=0,
+        group_ticket=group_ticket,
+        coupon_id=coupon.id if coupon else None,
+        expires_at=now + timedelta(minutes=get_settings().booking_hold_minutes),
+        idempotency_key=idempotency_key,
+        request_hash=fingerprint,
+    )
+    _set_amounts(booking, event, wanted, priced, coupon)
+    # One INSERT that steps aside for a concurrent request with the same key (it waits for that
+    # transaction, then returns its booking): no savepoint to recover from a unique violation.
+    if not insert_unless_duplicate(session, booking, unique_on=["user_id", "idempotency_key"]):
         winner = _by_key(session, actor.id, idempotency_key)
-        if winner is None:
-            raise
+        assert winner is not None
         if winner.request_hash != fingerprint:
-            raise BookingIdempotencyMismatch() from None
+            raise BookingIdempotencyMismatch()
         return winner
+    make_transient_to_detached(booking)
+    session.add(booking)
+    booking_items = {
+        type_id: BookingItem(
+            booking_id=booking.id,
+            ticket_type_id=type_id,
+            quantity=quantity,
+            unit_price_minor=priced[type_id][0],
+            tier_label=priced[type_id][1],
+            attendee_names=names.get(type_id, []),
+        )
+        for type_id, quantity in wanted.items()
+    }
+    session.add_all(booking_items.values())
+    redemption = None
+    if coupon is not None:
+        redemption = CouponRedemption(
+            coupon_id=coupon.id, booking_id=booking.id, user_id=actor.id, discount_minor=booking.discount_minor
+        )
+        session.add(redemption)
+    assert booking.expires_at is not None
+    # A new booking's id is fresh, so its expiry job needs no dedupe key (and no savepoint).
+    enqueue_job(
+        session=session, kind=EXPIRE_HOLD_JOB, payload={"booking_id": str(booking.id)}, run_at=booking.expires_at
+    )
+    audit = record_audit(
+        session=session,
+        action="booking.held",
+        actor=actor,
+        target_type="booking",
+        target_id=booking.id,
+        data={"items": {str(k): v for k, v in wanted.items()}, "total_minor": booking.total_minor},
+    )
+    session.flush()
+    # Seats last: from here to the commit the event and type rows are locked, so only the seat
+    # UPDATEs (and the coupon's) run while other buyers wait.
+    taken = _take_seats_freeing_expired(session, event.id, wanted, now)
+    repriced = {
+        type_id: price_in_force(look.types[type_id], now, taken=taken[type_id] - quantity)
+        for type_id, quantity in wanted.items()
+    }
+    if repriced != priced:
+        # A "first N" tier filled up between the read and the lock: the locked count sets the price.
+        _set_amounts(booking, event, wanted, repriced, coupon)
+        for type_id, item in booking_items.items():
+            item.unit_price_minor, item.tier_label = repriced[type_id]
+        if redemption is not None:
+            redemption.discount_minor = booking.discount_minor
+        audit.data = {**audit.data, "total_minor": booking.total_minor}
+        session.flush()
+    if coupon is not None:
+        _take_redemption(session, coupon.id)
+    _changed(session, booking)
     return booking
 
 
-def _visibly_sold_out(session: Session, event_id: uuid.UUID, wanted: dict[uuid.UUID, int], now: datetime) -> bool:
-    """Whether a plain read already shows too few seats for a visible type, with no expired hold to free.
+@dataclass(frozen=True)
+class _FirstLook:
+    existing: Booking | None
+    event: Event | None
+    types: dict[uuid.UUID, TicketType]  # the wanted types that belong to the event
+    expired_holds: bool
 
-    Only a refusal is decided from this read (as if the buyer had come a moment earlier); a seat is
-    only ever taken by the conditional UPDATE in `_take_seats`.
-    """
-    event = session.get(Event, event_id)
-    if event is None or event.status != EventStatus.PUBLISHED:
-        return False
-    types = session.exec(select(TicketType).where(col(TicketType.id).in_(list(wanted)))).all()
-    if len(types) != len(wanted) or any(t.event_id != event.id or t.unlock_code for t in types):
-        return False  # the full checks say what is wrong, without revealing hidden types
-    if all(seats_left(t, event) >= wanted[t.id] for t in types) and (
-        event.capacity is None or event.capacity - event.sold - event.held >= sum(wanted.values())
-    ):
-        return False
-    expired = session.exec(
+    def visibly_sold_out(self, wanted: dict[uuid.UUID, int]) -> bool:
+        """Whether the counters as read already show too few seats for visible types, with no expired
+        hold to free. Only a refusal is decided from this read (as if the buyer had come a moment
+        earlier); a seat is only ever taken by the conditional UPDATE in `_take_seats`.
+        """
+        event = self.event
+        if event is None or event.status != EventStatus.PUBLISHED:
+            return False
+        if len(self.types) != len(wanted) or any(t.unlock_code for t in self.types.values()):
+            return False  # the full checks say what is wrong, without revealing hidden types
+        if all(seats_left(t, event) >= wanted[t.id] for t in self.types.values()) and (
+            event.capacity is None or event.capacity - event.sold - event.held >= sum(wanted.values())
+        ):
+            return False
+        return not self.expired_holds
+
+
+# Built once: building this statement cost about as much Python time as running it, and every
+# refused buyer of a drop runs it. Its parameters take their columns' types.
+_FIRST_LOOK = (
+    select(  # type: ignore[call-overload]
+        Event,
+        TicketType,
         select(Booking.id)
-        .where(Booking.event_id == event.id, Booking.status == BookingStatus.HELD, col(Booking.expires_at) <= now)
-        .limit(1)
-    ).first()
-    return expired is None
+        .where(Booking.user_id == bindparam("actor_id"), Booking.idempotency_key == bindparam("idempotency_key"))
+        .scalar_subquery()
+        .label("existing_id"),
+        select(Booking.id)
+        .where(
+            Booking.event_id == bindparam("event_id"),
+            Booking.status == BookingStatus.HELD,
+            col(Booking.expires_at) <= bindparam("now"),
+        )
+        .exists()
+        .label("expired_holds"),
+    )
+    .outerjoin(
+        TicketType,
+        and_(col(TicketType.event_id) == Event.id, col(TicketType.id).in_(bindparam("type_ids", expanding=True))),
+    )
+    .where(Event.id == bindparam("event_id"))
+)
+
+
+def _first_look(
+    session: Session,
+    *,
+    actor_id: uuid.UUID,
+    idempotency_key: str,
+    event_id: uuid.UUID,
+    wanted: dict[uuid.UUID, int],
+    now: datetime,
+) -> _FirstLook:
+    """One round trip: the booking this key already made, the event, the wanted types of it, and
+    whether any of its holds is past its expiry but not swept yet."""
+    rows = session.exec(
+        _FIRST_LOOK,
+        params={
+            "actor_id": actor_id,
+            "idempotency_key": idempotency_key,
+            "event_id": event_id,
+            "now": now,
+            "type_ids": list(wanted),
+        },
+    ).all()
+    if not rows:
+        return _FirstLook(_by_key(session, actor_id, idempotency_key), None, {}, expired_holds=False)
+    existing_id = rows[0].existing_id
+    return _FirstLook(
+        existing=session.get(Booking, existing_id) if existing_id is not None else None,
+        event=rows[0].Event,
+        types={row.TicketType.id: row.TicketType for row in rows if row.TicketType is not None},
+        expired_holds=rows[0].expired_holds,
+    )
 
 
 def _check_request(
-    *, session: Session, actor: User, event: Event, wanted: dict[uuid.UUID, int], unlock_code: str, now: datetime
+    *,
+    session: Session,
+    actor: User,
+    event: Event,
+    types: dict[uuid.UUID, TicketType],
+    wanted: dict[uuid.UUID, int],
+    unlock_code: str,
+    now: datetime,
 ) -> None:
     """Each wanted type exists (hidden ones with their code), is on sale and within the buyer's limits."""
-    types = {t.id: t for t in list_ticket_types(session=session, event_id=event.id)}
+    already = _customer_quantities(session, actor.id, list(wanted), now)
     for type_id, quantity in wanted.items():
         ticket_type = types.get(type_id)
         if ticket_type is None or (ticket_type.unlock_code and not code_matches(ticket_type.unlock_code, unlock_code)):
@@ -299,97 +423,26 @@ def _check_request(
                 f"At most {ticket_type.per_booking_max} {ticket_type.name} tickets per booking.",
                 maximum=ticket_type.per_booking_max,
             )
-        already = _customer_quantity(session, actor.id, type_id, now)
-        if already + quantity > ticket_type.per_customer_max:
+        mine = already.get(type_id, 0)
+        if mine + quantity > ticket_type.per_customer_max:
             raise CustomerLimitExceeded(
                 f"You can have at most {ticket_type.per_customer_max} {ticket_type.name} tickets"
-                + (f"; you already have {already}." if already else "."),
+                + (f"; you already have {mine}." if mine else "."),
                 maximum=ticket_type.per_customer_max,
-                already=already,
+                already=mine,
             )
 
 
-def _hold(
-    *,
-    session: Session,
-    actor: User,
-    event: Event,
-    wanted: dict[uuid.UUID, int],
-    names: dict[uuid.UUID, list[str]],
-    coupon_code: str,
-    group_ticket: bool,
-    idempotency_key: str,
-    fingerprint: str,
-    now: datetime,
-) -> Booking:
-    _take_seats(session, event.id, wanted, from_held=False)
-    # The type rows are locked by our UPDATEs: the tier read now is the one this booking gets.
-    priced: dict[uuid.UUID, tuple[int, str]] = {}
-    for type_id, quantity in wanted.items():
-        ticket_type = _reload(session, TicketType, type_id)
-        priced[type_id] = price_in_force(ticket_type, now, taken=ticket_type.sold + ticket_type.held - quantity)
-    subtotal = sum(priced[type_id][0] * quantity for type_id, quantity in wanted.items())
-    booking = Booking(
-        reference=human_reference("BK", 8),
-        event_id=event.id,
-        user_id=actor.id,
-        currency=event.currency,
-        subtotal_minor=subtotal,
-        total_minor=subtotal,
-        group_ticket=group_ticket,
-        expires_at=now + timedelta(minutes=get_settings().booking_hold_minutes),
-        idempotency_key=idempotency_key,
-        request_hash=fingerprint,
-    )
-    session.add(booking)
-    session.flush()
-    for type_id, quantity in wanted.items():
-        session.add(
-            BookingItem(
-                booking_id=booking.id,
-                ticket_type_id=type_id,
-                quantity=quantity,
-                unit_price_minor=priced[type_id][0],
-                tier_label=priced[type_id][1],
-                attendee_names=names.get(type_id, []),
-            )
-        )
-    if coupon_code:
-        scoped = _redeem_coupon(
-            session=session,
-            actor=actor,
-            event=event,
-            booking=booking,
-            wanted=wanted,
-            priced=priced,
-            code=coupon_code,
-            now=now,
-        )
-        booking.discount_minor = scoped
-        booking.total_minor = subtotal - scoped
-    booking.fee_minor = (
-        Money(booking.total_minor, Currency(booking.currency)).percent(get_settings().platform_fee_bps).amount_minor
-    )
-    session.add(booking)
-    session.flush()
-    assert booking.expires_at is not None
-    enqueue_job(
-        session=session,
-        kind=EXPIRE_HOLD_JOB,
-        payload={"booking_id": str(booking.id)},
-        run_at=booking.expires_at,
-        dedupe_key=f"{EXPIRE_HOLD_JOB}:{booking.id}",
-    )
-    record_audit(
-        session=session,
-        action="booking.held",
-        actor=actor,
-        target_type="booking",
-        target_id=booking.id,
-        data={"items": {str(k): v for k, v in wanted.items()}, "total_minor": booking.total_minor},
-    )
-    _changed(session, booking)
-    return booking
+def _take_seats_freeing_expired(
+    session: Session, event_id: uuid.UUID, wanted: dict[uuid.UUID, int], now: datetime
+) -> dict[uuid.UUID, int]:
+    try:
+        return _take_seats(session, event_id, wanted, from_held=False)
+    except SoldOut:
+        # Seats may be tied up in holds that expired but were not swept yet: free them, try once more.
+        if not expire_holds(session=session, event_id=event_id, now=now):
+            raise
+        return _take_seats(session, event_id, wanted, from_held=False)
 
 
 def set_attendee_names(
@@ -1171,12 +1224,62 @@ def safe_csv_cell(value: str) -> str:
 # --- counters ----------------------------------------------------------------------------------------
 
 
-def _take_seats(session: Session, event_id: uuid.UUID, counts: dict[uuid.UUID, int], *, from_held: bool) -> None:
-    """Reserve seats by conditional UPDATEs (event first, then types by id); SoldOut if any has no room.
+def _take_seats(
+    session: Session, event_id: uuid.UUID, counts: dict[uuid.UUID, int], *, from_held: bool
+) -> dict[uuid.UUID, int]:
+    """Reserve seats by conditional UPDATEs (event first, then types by id), all or none; SoldOut if
+    any has no room. Returns each type's seats taken (sold + held) once ours are counted.
 
     `from_held=False` adds to `held` (a new hold); True adds to `sold` (a late payment re-taking its seats).
     """
     column = "sold" if from_held else "held"
+    total = sum(counts.values())
+    if is_postgresql(session):
+        event_taken, taken = _take_seats_in_one_statement(session, event_id, counts, column)
+    else:
+        event_taken, taken = _take_seats_one_by_one(session, event_id, counts, column)
+    if len(taken) == len(counts):
+        return taken
+    if event_taken:
+        # Give back what this call took (its rows are locked by us), so the caller may sweep and retry.
+        _release_seats(session, event_id, {t: counts[t] for t in taken}, held=not from_held, event_total=total)
+    missing = sorted(set(counts) - set(taken))
+    raise SoldOut(ticket_type_id=str(missing[0])) if event_taken else SoldOut()
+
+
+def _take_seats_in_one_statement(
+    session: Session, event_id: uuid.UUID, counts: dict[uuid.UUID, int], column: str
+) -> tuple[bool, dict[uuid.UUID, int]]:
+    """PostgreSQL: every conditional UPDATE in one statement, so one round trip. A hot drop queues on
+    these rows, and each round trip made while holding their locks waits for the client process
+    (its other threads, its GIL) as well as for the network; here the only one left is the commit.
+    Each UPDATE runs only if the one before it changed its row (the EXISTS), which also keeps the
+    lock order: event, then types by id."""
+    parts = [
+        f"e AS (UPDATE event SET {column} = {column} + :total WHERE id = :event_id"  # noqa: S608  column is sold|held
+        " AND (capacity IS NULL OR sold + held + :total <= capacity) RETURNING 1)"
+    ]
+    params: dict[str, Any] = {"event_id": event_id, "total": sum(counts.values())}
+    previous = "e"
+    for index, type_id in enumerate(sorted(counts)):
+        parts.append(
+            f"t{index} AS (UPDATE ticket_type SET {column} = {column} + :q{index} WHERE id = :t{index}"  # noqa: S608
+            f" AND sold + held + :q{index} <= capacity AND EXISTS (SELECT FROM {previous}) RETURNING id, sold + held)"
+        )
+        params[f"t{index}"], params[f"q{index}"] = type_id, counts[type_id]
+        previous = f"t{index}"
+    outcome = " UNION ALL ".join(
+        ["SELECT NULL::uuid, count(*)::int FROM e"] + [f"SELECT * FROM t{index}" for index in range(len(counts))]  # noqa: S608  names made here
+    )
+    rows = session.connection().execute(text(f"WITH {', '.join(parts)} {outcome}"), params).all()
+    event_taken = any(type_id is None and taken == 1 for type_id, taken in rows)
+    return event_taken, {type_id: taken for type_id, taken in rows if type_id is not None}
+
+
+def _take_seats_one_by_one(
+    session: Session, event_id: uuid.UUID, counts: dict[uuid.UUID, int], column: str
+) -> tuple[bool, dict[uuid.UUID, int]]:
+    """SQLite (writers serialised): the same conditional UPDATEs, one statement each."""
     total = sum(counts.values())
     event_row = session.exec(  # type: ignore[call-overload]
         update(Event)
@@ -1188,20 +1291,24 @@ def _take_seats(session: Session, event_id: uuid.UUID, counts: dict[uuid.UUID, i
         .execution_options(synchronize_session=False)
     )
     if event_row.rowcount != 1:
-        raise SoldOut()
+        return False, {}
+    taken: dict[uuid.UUID, int] = {}
     for type_id in sorted(counts):
         quantity = counts[type_id]
-        result = session.exec(  # type: ignore[call-overload]
+        row = session.exec(  # type: ignore[call-overload]
             update(TicketType)
             .where(
                 col(TicketType.id) == type_id,
                 col(TicketType.sold) + col(TicketType.held) + quantity <= col(TicketType.capacity),
             )
             .values({column: getattr(TicketType, column) + quantity})
+            .returning(col(TicketType.sold) + col(TicketType.held))
             .execution_options(synchronize_session=False)
-        )
-        if result.rowcount != 1:
-            raise SoldOut(ticket_type_id=str(type_id))
+        ).first()
+        if row is None:
+            break
+        taken[type_id] = row[0]
+    return True, taken
 
 
 def _move_held_to_sold(session: Session, event_id: uuid.UUID, counts: dict[uuid.UUID, int]) -> None:
@@ -1221,9 +1328,11 @@ def _move_held_to_sold(session: Session, event_id: uuid.UUID, counts: dict[uuid.
         )
 
 
-def _release_seats(session: Session, event_id: uuid.UUID, counts: dict[uuid.UUID, int], *, held: bool) -> None:
+def _release_seats(
+    session: Session, event_id: uuid.UUID, counts: dict[uuid.UUID, int], *, held: bool, event_total: int | None = None
+) -> None:
     column = "held" if held else "sold"
-    total = sum(counts.values())
+    total = sum(counts.values()) if event_total is None else event_total
     session.exec(  # type: ignore[call-overload]
         update(Event)
         .where(col(Event.id) == event_id)
@@ -1242,29 +1351,11 @@ def _release_seats(session: Session, event_id: uuid.UUID, counts: dict[uuid.UUID
 # --- coupons ---------------------------------------------------------------------------------------
 
 
-def _redeem_coupon(
-    *,
-    session: Session,
-    actor: User,
-    event: Event,
-    booking: Booking,
-    wanted: dict[uuid.UUID, int],
-    priced: dict[uuid.UUID, tuple[int, str]],
-    code: str,
-    now: datetime,
-) -> int:
-    """Check the coupon, take one redemption by a conditional UPDATE and return the discount."""
+def _usable_coupon(*, session: Session, actor: User, event: Event, code: str, now: datetime) -> Coupon:
+    """The event's active coupon with this code, if the buyer may still use it; else InvalidCoupon."""
     coupon = session.exec(select(Coupon).where(Coupon.event_id == event.id, Coupon.code == code)).first()
     if coupon is None or not coupon.is_active or (coupon.expires_at is not None and coupon.expires_at <= now):
         raise InvalidCoupon()
-    scope = {uuid.UUID(type_id) for type_id in coupon.ticket_type_ids}
-    scoped = sum(priced[t][0] * q for t, q in wanted.items() if not scope or t in scope)
-    if not scoped:
-        raise InvalidCoupon("That coupon does not apply to these tickets.")
-    if booking.subtotal_minor < coupon.min_order_minor:
-        raise InvalidCoupon(
-            f"That coupon needs an order of at least {format_money(coupon.min_order_minor, event.currency)}."
-        )
     used = session.exec(
         select(func.count())
         .select_from(CouponRedemption)
@@ -1276,14 +1367,36 @@ def _redeem_coupon(
     ).one()
     if used >= coupon.per_user_limit:
         raise InvalidCoupon("You have already used this coupon.", code="coupon_already_used")
-    _take_redemption(session, coupon.id)
-    if coupon.kind == CouponKind.PERCENT:
-        discount = Money(scoped, Currency(event.currency)).percent(coupon.value).amount_minor
-    else:
-        discount = min(coupon.value, scoped)
-    session.add(CouponRedemption(coupon_id=coupon.id, booking_id=booking.id, user_id=actor.id, discount_minor=discount))
-    booking.coupon_id = coupon.id
-    return discount
+    return coupon
+
+
+def _set_amounts(
+    booking: Booking,
+    event: Event,
+    wanted: dict[uuid.UUID, int],
+    priced: dict[uuid.UUID, tuple[int, str]],
+    coupon: Coupon | None,
+) -> None:
+    """Subtotal, coupon discount (InvalidCoupon if it does not apply), total and platform fee."""
+    booking.subtotal_minor = sum(priced[type_id][0] * quantity for type_id, quantity in wanted.items())
+    booking.discount_minor = 0
+    if coupon is not None:
+        scope = {uuid.UUID(type_id) for type_id in coupon.ticket_type_ids}
+        scoped = sum(priced[t][0] * q for t, q in wanted.items() if not scope or t in scope)
+        if not scoped:
+            raise InvalidCoupon("That coupon does not apply to these tickets.")
+        if booking.subtotal_minor < coupon.min_order_minor:
+            raise InvalidCoupon(
+                f"That coupon needs an order of at least {format_money(coupon.min_order_minor, event.currency)}."
+            )
+        if coupon.kind == CouponKind.PERCENT:
+            booking.discount_minor = Money(scoped, Currency(event.currency)).percent(coupon.value).amount_minor
+        else:
+            booking.discount_minor = min(coupon.value, scoped)
+    booking.total_minor = booking.subtotal_minor - booking.discount_minor
+    booking.fee_minor = (
+        Money(booking.total_minor, Currency(booking.currency)).percent(get_settings().platform_fee_bps).amount_minor
+    )
 
 
 def _take_redemption(session: Session, coupon_id: uuid.UUID) -> None:
@@ -1348,24 +1461,26 @@ def _checked_items(items: list[tuple[uuid.UUID, int]]) -> dict[uuid.UUID, int]:
     return dict(wanted)
 
 
-def _customer_quantity(session: Session, user_id: uuid.UUID, type_id: uuid.UUID, now: datetime) -> int:
-    """Tickets of a type the customer holds (unexpired) or owns (valid)."""
-    held = session.exec(
-        select(func.coalesce(func.sum(BookingItem.quantity), 0))
+def _customer_quantities(
+    session: Session, user_id: uuid.UUID, type_ids: list[uuid.UUID], now: datetime
+) -> dict[uuid.UUID, int]:
+    """Tickets of each type the customer holds (unexpired) or owns (valid), in one query."""
+    held = (
+        select(col(BookingItem.ticket_type_id).label("type_id"), col(BookingItem.quantity).label("quantity"))
         .join(Booking, col(BookingItem.booking_id) == Booking.id)
         .where(
             Booking.user_id == user_id,
-            BookingItem.ticket_type_id == type_id,
+            col(BookingItem.ticket_type_id).in_(type_ids),
             Booking.status == BookingStatus.HELD,
             col(Booking.expires_at) > now,
         )
-    ).one()
-    owned = session.exec(
-        select(func.coalesce(func.sum(Ticket.admits), 0)).where(
-            Ticket.holder_id == user_id, Ticket.ticket_type_id == type_id, Ticket.status == TicketStatus.VALID
-        )
-    ).one()
-    return int(held) + int(owned)
+    )
+    owned = select(col(Ticket.ticket_type_id), col(Ticket.admits)).where(
+        Ticket.holder_id == user_id, col(Ticket.ticket_type_id).in_(type_ids), Ticket.status == TicketStatus.VALID
+    )
+    mine = union_all(held, owned).subquery()
+    rows = session.exec(select(mine.c.type_id, func.sum(mine.c.quantity)).group_by(mine.c.type_id)).all()  # type: ignore[call-overload]
+    return {type_id: int(quantity) for type_id, quantity in rows}
 
 
 def _by_key(session: Session, user_id: uuid.UUID, idempotency_key: str) -> Booking | None:

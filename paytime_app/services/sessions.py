@@ -111,14 +111,19 @@ def authenticate_token(*, session: Session, token: str | None, kind: SessionKind
     """
     if not token:
         raise SessionExpired("Please sign in.", code="authentication_required")
-    record = session.exec(
-        select(UserSession).where(UserSession.token_hash == digest_token(token), UserSession.kind == kind)
+    # Session and user in one round trip: every authenticated request and page load starts here.
+    found = session.exec(
+        select(UserSession, User)
+        .join(User, col(User.id) == UserSession.user_id)
+        .where(UserSession.token_hash == digest_token(token), UserSession.kind == kind)
     ).first()
     now = utcnow()
-    if record is None or record.revoked_at is not None or record.token_expires_at <= now or record.expires_at <= now:
+    if found is None:
         raise SessionExpired()
-    user = session.get(User, record.user_id)
-    if user is None or not user.is_active:
+    record, user = found
+    if record.revoked_at is not None or record.token_expires_at <= now or record.expires_at <= now:
+        raise SessionExpired()
+    if not user.is_active:
         raise AccountDisabled()
     if now - record.last_seen_at >= TOUCH_INTERVAL:
         record.last_seen_at = now

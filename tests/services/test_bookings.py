@@ -211,6 +211,28 @@ def test_create_booking_sold_out_writes_nothing(organizer, buyer, clock):
         assert session.exec(select(func.count()).select_from(Booking)).one() == 0
 
 
+def test_a_type_freed_only_by_an_unswept_expired_hold_is_taken_whole_on_the_retry(organizer, buyer, clock):
+    event, regular = new_event(organizer, capacity=10)
+    scarce = in_transaction(
+        save_ticket_type, actor=organizer, event_id=event.id, name="Front", price_minor=1, capacity=1
+    )
+    book(person("ben@example.com"), event, scarce, 1)
+    clock.shift(timedelta(minutes=16))  # that hold has expired, but no job has swept it
+    booking = in_transaction(
+        create_booking,
+        actor=buyer,
+        event_id=event.id,
+        items=[(regular.id, 2), (scarce.id, 1)],
+        idempotency_key="both-types",
+    )
+    assert booking.status == BookingStatus.HELD
+    # The first try took some rows and gave them back before sweeping: nothing is counted twice.
+    assert counters(regular) == (0, 2)
+    assert counters(scarce) == (0, 1)
+    with unit_of_work() as session:
+        assert session.get(Event, event.id).held == 3
+
+
 def test_shared_event_capacity_caps_all_types(organizer, buyer, clock):
     event, regular = new_event(organizer, capacity=10, event_capacity=3)
     vip = in_transaction(
