@@ -113,7 +113,9 @@ def _start_worker(port: int, log: Path) -> subprocess.Popen:
         "JOBS_IN_APP": "false",
         "LOG_LEVEL": "WARNING",
         "REFLEX_REDIS_MAX_CONNECTIONS": "1000",  # one per concurrent event at N = 1,000
-        "REFLEX_SKIP_COMPILE": "true",
+        # Reflex reads its internal variables with two leading underscores; without this each worker
+        # compiled the whole frontend at start-up (and needed bun).
+        "__REFLEX_SKIP_COMPILE": "true",
         "REFLEX_ENV_MODE": "prod",
     }
     # Reflex's production backend, as `reflex run --env prod` starts it (granian, the app factory,

@@ -190,6 +190,7 @@ def _start_app(port: int, database: str, log: Path) -> subprocess.Popen:
         "PORT": str(port),
         "BASE_URL": f"http://127.0.0.1:{port}",
         "REFLEX_ENV_MODE": "prod",
+        "__REFLEX_SKIP_COMPILE": "true",  # backend only: no frontend compile in each worker
         "REFLEX_REDIS_MAX_CONNECTIONS": "300",
         "REFLEX_REDIS_POOL_TIMEOUT": "5",
         "LOG_JSON": "true",
