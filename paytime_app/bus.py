@@ -67,19 +67,26 @@ def _drop_pending(session: Session, previous_transaction: Any) -> None:
 
 
 def publish(message: Message) -> None:
-    publish_many([message])
+    client = get_redis()
+    if client is None:
+        deliver_locally(message)
+        return
+    _publish_to_redis(client, [message])
 
 
 def publish_many(messages: list[Message]) -> None:
     """Publish the messages of one commit, in order, as ONE Redis message: a transaction that notifies
     1,000 people is one publish, and each worker decodes and dispatches it once (1,000 publishes cost
     every worker 1,000 reads, decodes and loop hops, a third of its time in a fan-out)."""
-    if not messages:
-        return
     client = get_redis()
-    if client is None:
-        deliver_locally_many(messages)
+    if client is None or len(messages) == 1:
+        for message in messages:
+            publish(message)
         return
+    _publish_to_redis(client, messages)
+
+
+def _publish_to_redis(client: Any, messages: list[Message]) -> None:
     try:
         client.publish(CHANNEL, json.dumps(messages, default=str))
     except Exception:

@@ -1,4 +1,5 @@
 import asyncio
+import json
 import threading
 import uuid
 from collections.abc import Callable
@@ -299,3 +300,33 @@ def test_released_savepoint_waits_for_the_real_commit_and_a_rolled_back_one_drop
             bus.publish_after_commit(session, "never")
         raise RuntimeError("whole transaction rolled back")
     assert sent == []
+
+
+def test_relay_takes_the_single_message_a_worker_of_the_previous_release_publishes(redis_bus):
+    """During a rolling deploy, workers that still publish one message per publish are understood."""
+    marker = uuid.uuid4().hex
+
+    async def scenario() -> list[dict]:
+        received: list[dict] = []
+        arrived = asyncio.Event()
+
+        async def collect(messages: list[dict]) -> None:
+            received.extend(message for message in messages if message.get("marker") == marker)
+            if received:
+                arrived.set()
+
+        bus.subscribe(collect)
+        baseline = dict(redis_bus.pubsub_numsub(bus.CHANNEL)).get(bus.CHANNEL.encode(), 0)
+        relay = asyncio.create_task(bus.relay_from_redis())
+        try:
+            while dict(redis_bus.pubsub_numsub(bus.CHANNEL)).get(bus.CHANNEL.encode(), 0) <= baseline:
+                await asyncio.sleep(0.05)
+            redis_bus.publish(bus.CHANNEL, json.dumps({"topic": "redis.old", "marker": marker}))
+            await asyncio.wait_for(arrived.wait(), WAIT_SECONDS)
+        finally:
+            relay.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await relay
+        return received
+
+    assert asyncio.run(scenario()) == [{"topic": "redis.old", "marker": marker}]
