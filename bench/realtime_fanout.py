@@ -113,7 +113,9 @@ def _start_worker(port: int, log: Path) -> subprocess.Popen:
         "JOBS_IN_APP": "false",
         "LOG_LEVEL": "WARNING",
         "REFLEX_REDIS_MAX_CONNECTIONS": "1000",  # one per concurrent event at N = 1,000
-        "REFLEX_SKIP_COMPILE": "true",
+        # Reflex reads its internal variables with two leading underscores; without this each worker
+        # compiled the whole frontend at start-up (and needed bun).
+        "__REFLEX_SKIP_COMPILE": "true",
         "REFLEX_ENV_MODE": "prod",
     }
     # Reflex's production backend, as `reflex run --env prod` starts it (granian, the app factory,
@@ -161,6 +163,22 @@ def _stop(worker: subprocess.Popen) -> None:
         worker.wait(timeout=20)
     except subprocess.TimeoutExpired:
         os.killpg(worker.pid, signal.SIGKILL)
+
+
+def _group_cpu_seconds(worker: subprocess.Popen) -> float:
+    """CPU time (user + system) used so far by every process in the worker's process group."""
+    ticks = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.getpgid(int(entry.name)) != worker.pid:
+                continue
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+        except (OSError, ProcessLookupError, IndexError, ValueError):
+            continue
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _group_rss(worker: subprocess.Popen) -> int:
@@ -331,10 +349,12 @@ async def _run(count: int, ports: list[int], workers: list[subprocess.Popen], lo
     connect_seconds = time.perf_counter() - started
     await asyncio.sleep(2)
     rss_after = sum(_group_rss(worker) for worker in workers)
+    cpu_before = sum(_group_cpu_seconds(worker) for worker in workers)
     committed = await asyncio.to_thread(_notify_all, [tab.user_id for tab in tabs])
     deadline = time.perf_counter() + DELIVERY_TIMEOUT_S
     while time.perf_counter() < deadline and any(tab.received_at is None for tab in tabs):
         await asyncio.sleep(0.01)
+    worker_cpu = sum(_group_cpu_seconds(worker) for worker in workers) - cpu_before
     latencies = [(tab.received_at - committed) * 1000 for tab in tabs if tab.received_at is not None]
     await asyncio.gather(*(tab.close() for tab in tabs))
     delivered = len(latencies)
@@ -348,6 +368,10 @@ async def _run(count: int, ports: list[int], workers: list[subprocess.Popen], lo
         "p99_ms": _percentile(latencies, 0.99, count),
         "max_ms": round(max(latencies), 1) if delivered == count else None,
         "connect_and_load_s": round(connect_seconds, 1),
+        # CPU the workers spent from the commit until the last tab had it (all workers together): on a
+        # shared machine the latencies stretch with the load, this much less.
+        "worker_cpu_ms": round(worker_cpu * 1000),
+        "load_1m": round(os.getloadavg()[0], 1),
         "bytes_per_client": round((rss_after - rss_before) / count),
     }
 

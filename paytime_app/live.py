@@ -32,9 +32,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import reflex as rx
+import socketio
+from engineio import packet as engineio_packet
 from reflex.state import StateUpdate
+from reflex_base import constants
+from reflex_base.config import get_config
 from reflex_base.constants import SocketEvent
 from reflex_base.event import Event
+from starlette.routing import Mount
 
 from paytime_app import bus, routes
 
@@ -127,7 +132,7 @@ class _Broadcaster:
 
 @dataclass
 class _BuildQueue:
-    waiting: list[tuple[str, list[bus.Message], asyncio.Future]] = field(default_factory=list)
+    waiting: list[tuple[dict[str, list[bus.Message]], asyncio.Future]] = field(default_factory=list)
     running: bool = False
     task: asyncio.Task | None = None  # held so it is not garbage-collected while it runs
 
@@ -179,6 +184,84 @@ def push_to_user_on(topic: str, build: PushBuilder) -> None:
     _broadcasters[topic] = _Broadcaster("user_id", user_room, build)
 
 
+class RoomEmitManager(socketio.AsyncManager):
+    """Socket.io's room bookkeeping, with emits that hand the packet (encoded once) to each socket in
+    turn: socket.io's own manager starts one task per recipient and waits for them all, which at 1,000
+    recipients costs more than the sends (engine.io only queues the packet; its writer sends it)."""
+
+    async def emit(  # noqa: PLR0917  socket.io's signature
+        self,
+        event: str,
+        data: Any,
+        namespace: str,
+        room: str | None = None,
+        skip_sid: Any = None,
+        callback: Any = None,
+        to: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if callback is not None or kwargs or namespace not in self.rooms:
+            await super().emit(event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, to=to, **kwargs)
+            return
+        arguments = list(data) if isinstance(data, tuple) else [] if data is None else [data]
+        skip = skip_sid if isinstance(skip_sid, list) else [skip_sid]
+        encoded = self.server.packet_class(
+            socketio.packet.EVENT, namespace=namespace, data=[event, *arguments]
+        ).encode()
+        packets = [
+            engineio_packet.Packet(engineio_packet.MESSAGE, part)
+            for part in (encoded if isinstance(encoded, list) else [encoded])
+        ]
+        for sid, eio_sid in list(self.get_participants(namespace, to or room)):
+            if sid in skip:
+                continue
+            try:
+                for part in packets:
+                    await self.server.eio.send_packet(eio_sid, part)
+            except Exception:  # one closed socket must not cost the others their update
+                logger.debug("could not send to a socket", exc_info=True)
+
+
+def use_room_emit_manager(app: rx.App) -> None:
+    """Give the app's socket.io server the RoomEmitManager (before any socket connects)."""
+    server = app.sio
+    if server is None or isinstance(server.manager, RoomEmitManager):
+        return
+    manager = RoomEmitManager()
+    manager.set_server(server)
+    server.manager = manager
+
+
+def sockets_first(app: rx.App) -> Callable[[Any], Any]:
+    """An api_transformer that hands Reflex's websocket (`/_event`) straight to its socket app.
+
+    Otherwise every connection runs inside two more ASGI apps (our FastAPI and Reflex's own), each
+    with its middleware: about 20 coroutines held per open tab for as long as it stays open (memory
+    per idle client) and 2 more wrappers on every packet sent. HTTP requests keep the whole stack;
+    none of those middlewares acts on websockets (CORS, request ids and error pages are HTTP-only).
+    """
+    path = get_config().prepend_backend_path(str(constants.Endpoint.EVENT))
+
+    def transform(asgi_app: Any) -> Any:
+        mounted = getattr(app, "_api", None)
+        socket_app = next(
+            (r.app for r in getattr(mounted, "routes", []) if isinstance(r, Mount) and r.path == path), None
+        )
+        if socket_app is None:
+            logger.warning("Reflex's socket app was not found at %s; websockets take the full stack", path)
+            return asgi_app
+
+        async def route(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            if scope["type"] == "websocket" and scope["path"].startswith(path):
+                await socket_app(scope, receive, send)
+            else:
+                await asgi_app(scope, receive, send)
+
+        return route
+
+    return transform
+
+
 def _namespace() -> Any:
     return _app.event_namespace if _app is not None else None
 
@@ -226,11 +309,11 @@ def _prune_senders(now: float) -> None:
             del _senders[name]
 
 
-async def _build(topic: str, key: str, messages: list[bus.Message]) -> Push | None:
-    """What `key`'s room gets, built together with every other room of `topic` due meanwhile."""
+async def _build(topic: str, due: dict[str, list[bus.Message]]) -> dict[str, Push]:
+    """What the rooms of `due` get, built together with every other room of `topic` due meanwhile."""
     queue = _queues.setdefault(topic, _BuildQueue())
     future: asyncio.Future = asyncio.get_running_loop().create_future()
-    queue.waiting.append((key, messages, future))
+    queue.waiting.append((due, future))
     if not queue.running:
         queue.running = True
         queue.task = asyncio.create_task(_run_builds(topic, queue))
@@ -239,68 +322,113 @@ async def _build(topic: str, key: str, messages: list[bus.Message]) -> Push | No
 
 async def _run_builds(topic: str, queue: _BuildQueue) -> None:
     try:
-        await asyncio.sleep(0)  # let the other messages of this burst that are already here join
+        await asyncio.sleep(0)  # let the other sends of this burst that are already here join
         while queue.waiting:
             batch, queue.waiting = queue.waiting, []
             due: dict[str, list[bus.Message]] = defaultdict(list)
-            for key, messages, _future in batch:
-                due[key].extend(messages)
+            for rooms, _future in batch:
+                for key, messages in rooms.items():
+                    due[key].extend(messages)
             try:
                 pushes = await asyncio.to_thread(_broadcasters[topic].build, dict(due))
             except Exception as error:
-                for _key, _messages, future in batch:
+                for _rooms, future in batch:
                     if not future.done():
                         future.set_exception(error)
                 continue
-            for key, _messages, future in batch:
+            for _rooms, future in batch:
                 if not future.done():
-                    future.set_result(pushes.get(key))
+                    future.set_result(pushes)
     finally:
         queue.running = False
 
 
-async def _broadcast(app: rx.App, topic: str, key: str, message: bus.Message) -> None:
-    """Throttled, change-only emit of one ready-made delta to a room on this worker.
-
-    Messages arriving while a send is due join it (it builds after the wait, so it carries the latest
-    value); one arriving during a build starts the next send: the last value is never dropped.
-    """
-    broadcaster = _broadcasters[topic]
-    room = broadcaster.room(key)
-    _prune_senders(time.monotonic())
-    sender = _senders.setdefault((topic, room), _RoomSender())
-    sender.messages.append(message)
-    if sender.pending:
-        return  # a send is already due; it will read the latest value
-    sender.pending = True
-    try:
-        wait = sender.last_sent + BROADCAST_INTERVAL - time.monotonic()
-        if wait > 0:
-            await asyncio.sleep(wait)
-    finally:
-        sender.pending = False
+def _take(sender: _RoomSender) -> list[bus.Message]:
     sender.last_sent = time.monotonic()
     messages, sender.messages = sender.messages, []
+    return messages
+
+
+async def _broadcast(app: rx.App, topic: str, keyed: dict[str, list[bus.Message]]) -> None:
+    """Throttled, change-only emits of ready-made deltas to the rooms of `keyed` on this worker.
+
+    The rooms free to send now are built together and sent at once; a room sent to less than
+    BROADCAST_INTERVAL ago waits, and messages arriving meanwhile join that send (it builds after
+    the wait, so it carries the latest value); one arriving during a build starts the next send: the
+    last value is never dropped.
+    """
+    broadcaster = _broadcasters[topic]
+    now = time.monotonic()
+    _prune_senders(now)
+    due: dict[str, list[bus.Message]] = {}
+    later = []
+    for key, messages in keyed.items():
+        sender = _senders.setdefault((topic, broadcaster.room(key)), _RoomSender())
+        sender.messages.extend(messages)
+        if sender.pending:
+            continue  # a send is already due; it will read the latest value
+        wait = sender.last_sent + BROADCAST_INTERVAL - now
+        if wait > 0:
+            sender.pending = True
+            later.append(_send_after(app, topic, key, sender, wait))
+        else:
+            due[key] = _take(sender)
+    await asyncio.gather(_send_rooms(app, topic, due), *later)
+
+
+async def _send_after(app: rx.App, topic: str, key: str, sender: _RoomSender, wait: float) -> None:
+    try:
+        await asyncio.sleep(wait)
+    finally:
+        sender.pending = False
+    await _send_rooms(app, topic, {key: _take(sender)})
+
+
+async def _send_rooms(app: rx.App, topic: str, due: dict[str, list[bus.Message]]) -> None:
     namespace = app.event_namespace
-    if namespace is None or not _has_members(namespace, room):
+    if namespace is None or not due:
         return
-    push = await _build(topic, key, messages)
-    if push is None or (push.delta == sender.last_delta and not push.events):
+    broadcaster = _broadcasters[topic]
+    rooms = {key: broadcaster.room(key) for key in due if _has_members(namespace, broadcaster.room(key))}
+    if not rooms:
         return
-    sender.last_delta = push.delta
-    update = StateUpdate(delta=push.delta, events=Event.from_event_type(push.events))
-    await namespace.emit(str(SocketEvent.EVENT), update, to=room)
+    pushes = await _build(topic, {key: due[key] for key in rooms})
+    for key, room in rooms.items():
+        push = pushes.get(key)
+        sender = _senders.get((topic, room))
+        if push is None or sender is None or (push.delta == sender.last_delta and not push.events):
+            continue
+        sender.last_delta = push.delta
+        update = StateUpdate(delta=push.delta, events=Event.from_event_type(push.events))
+        await namespace.emit(str(SocketEvent.EVENT), update, to=room)
+
+
+async def _on_messages(app: rx.App, messages: list[bus.Message]) -> None:
+    """One bus batch (one commit's messages): room messages grouped per topic and room, the rest one by one."""
+    keyed: defaultdict[str, defaultdict[str, list[bus.Message]]] = defaultdict(lambda: defaultdict(list))
+    others = []
+    for message in messages:
+        topic = str(message.get("topic"))
+        if topic in _staff_refreshers:
+            task = asyncio.ensure_future(_broadcast_to_staff(app, topic))
+            _staff_sends.add(task)
+            task.add_done_callback(_staff_sends.discard)
+        broadcaster = _broadcasters.get(topic)
+        if broadcaster is not None and message.get(broadcaster.key_field):
+            keyed[topic][str(message[broadcaster.key_field])].append(message)
+        elif broadcaster is None:
+            others.append(message)
+    await asyncio.gather(
+        *(_broadcast(app, topic, dict(rooms)) for topic, rooms in keyed.items()),
+        *(_refresh_tabs(app, message) for message in others),
+    )
 
 
 async def _on_message(app: rx.App, message: bus.Message) -> None:
-    if str(message.get("topic")) in _staff_refreshers:
-        task = asyncio.ensure_future(_broadcast_to_staff(app, str(message["topic"])))
-        _staff_sends.add(task)
-        task.add_done_callback(_staff_sends.discard)
-    broadcaster = _broadcasters.get(str(message.get("topic")))
-    if broadcaster is not None and message.get(broadcaster.key_field):
-        await _broadcast(app, str(message["topic"]), str(message[broadcaster.key_field]), message)
-        return
+    await _on_messages(app, [message])
+
+
+async def _refresh_tabs(app: rx.App, message: bus.Message) -> None:
     handlers = _refreshers.get(str(message.get("topic")), [])
     if handlers and message.get("user_id"):
         for client_token in list(_tabs_by_user.get(str(message["user_id"]), set())):
@@ -326,11 +454,13 @@ async def run_live_updates(app: rx.App) -> None:
     global _app
     _app = app
 
-    async def handle(message: bus.Message) -> None:
+    async def handle(messages: list[bus.Message]) -> None:
         try:
-            await _on_message(app, message)
+            await _on_messages(app, messages)
         except Exception:
-            logger.exception("could not push a live update", extra={"topic": message.get("topic")})
+            logger.exception(
+                "could not push a live update", extra={"topics": sorted({str(m.get("topic")) for m in messages})}
+            )
 
     bus.subscribe(handle)
     await bus.relay_from_redis()

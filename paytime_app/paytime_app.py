@@ -9,7 +9,7 @@ from reflex.event import EventSpec
 
 from paytime_app import live, routes
 from paytime_app.api import create_api
-from paytime_app.lifespan import database_check, job_worker
+from paytime_app.lifespan import database_check, job_worker, steady_heap
 from paytime_app.live import run_live_updates
 from paytime_app.pages.account import account_page
 from paytime_app.pages.accounts import (
@@ -63,12 +63,15 @@ def report_backend_error(exception: Exception) -> EventSpec:
     return rx.toast.error("Something went wrong on our side. Please try again.", close_button=True)
 
 
-app = rx.App(api_transformer=create_api(), backend_exception_handler=report_backend_error)
+app = rx.App(api_transformer=[create_api()], backend_exception_handler=report_backend_error)
+app.api_transformer.append(live.sockets_first(app))
 app.add_middleware(EventCorrelationMiddleware())
+live.use_room_emit_manager(app)
 app.register_lifespan_task(database_check)
 app.register_lifespan_task(run_live_updates)
 if get_settings().jobs_in_app:
     app.register_lifespan_task(job_worker)
+app.register_lifespan_task(steady_heap)  # last: after the other tasks' start-up work
 
 app.add_page(landing_page, route=routes.HOME, title="PayTime", on_load=AuthState.load_viewer)
 app.add_page(sign_in_page, route=routes.SIGN_IN, title="Sign in · PayTime", on_load=SignInState.load_sign_in)

@@ -1,4 +1,5 @@
 import asyncio
+import json
 import threading
 import uuid
 from collections.abc import Callable
@@ -49,8 +50,8 @@ def with_collector(transaction: Callable[[], None], *, expect: int) -> list[dict
         received: list[dict] = []
         arrived = asyncio.Event()
 
-        async def collect(message: dict) -> None:
-            received.append(message)
+        async def collect(messages: list[dict]) -> None:
+            received.extend(messages)
             if len(received) >= expect:
                 arrived.set()
 
@@ -83,8 +84,8 @@ def test_publish_after_commit_delivers_only_after_commit(engine, local_bus):
     async def scenario() -> list[dict]:
         arrived = asyncio.Event()
 
-        async def collect(message: dict) -> None:
-            delivered_so_far.append(message)
+        async def collect(messages: list[dict]) -> None:
+            delivered_so_far.extend(messages)
             arrived.set()
 
         bus.subscribe(collect)
@@ -150,7 +151,7 @@ def test_publish_after_commit_reused_session_sends_each_message_once(engine, loc
 
 
 def test_deliver_locally_every_subscriber_and_skips_closed_loops(local_bus):
-    async def stale(message: dict) -> None:
+    async def stale(messages: list[dict]) -> None:
         raise AssertionError("a subscriber on a closed loop must not be called")
 
     async def subscribe_and_close() -> None:
@@ -162,10 +163,10 @@ def test_deliver_locally_every_subscriber_and_skips_closed_loops(local_bus):
         received: list[str] = []
         done = asyncio.Event()
 
-        async def first(message: dict) -> None:
+        async def first(messages: list[dict]) -> None:
             received.append("first")
 
-        async def second(message: dict) -> None:
+        async def second(messages: list[dict]) -> None:
             received.append("second")
             done.set()
 
@@ -204,16 +205,20 @@ def test_publish_after_commit_through_redis_reaches_relay(engine, redis_bus):
             raise RuntimeError("rolled back")
         with unit_of_work() as session:
             create_user(session=session, email="ben@example.com", display_name="Ben", password=None)
-            for number in range(3):  # one commit's messages go in one pipeline, in order
+            for number in range(3):  # one commit's messages go in one publish, in order
                 bus.publish_after_commit(session, "redis.test", marker=marker, committed=True, number=number)
+
+    batches: list[list[dict]] = []
 
     async def scenario() -> list[dict]:
         received: list[dict] = []
         arrived = asyncio.Event()
 
-        async def collect(message: dict) -> None:
-            if message.get("marker") == marker:
-                received.append(message)
+        async def collect(messages: list[dict]) -> None:
+            mine = [message for message in messages if message.get("marker") == marker]
+            if mine:
+                batches.append(mine)
+                received.extend(mine)
                 arrived.set()
 
         bus.subscribe(collect)
@@ -236,6 +241,7 @@ def test_publish_after_commit_through_redis_reaches_relay(engine, redis_bus):
     assert asyncio.run(scenario()) == [
         {"topic": "redis.test", "marker": marker, "committed": True, "number": number} for number in range(3)
     ]
+    assert len(batches) == 1, "one commit is one Redis message, decoded and dispatched once per worker"
 
 
 def test_relay_keeps_listening_on_a_quiet_channel(redis_bus):
@@ -246,9 +252,10 @@ def test_relay_keeps_listening_on_a_quiet_channel(redis_bus):
         received: list[dict] = []
         arrived = asyncio.Event()
 
-        async def collect(message: dict) -> None:
-            if message.get("marker") == marker:
-                received.append(message)
+        async def collect(messages: list[dict]) -> None:
+            mine = [message for message in messages if message.get("marker") == marker]
+            received.extend(mine)
+            if mine:
                 arrived.set()
 
         bus.subscribe(collect)
@@ -293,3 +300,33 @@ def test_released_savepoint_waits_for_the_real_commit_and_a_rolled_back_one_drop
             bus.publish_after_commit(session, "never")
         raise RuntimeError("whole transaction rolled back")
     assert sent == []
+
+
+def test_relay_takes_the_single_message_a_worker_of_the_previous_release_publishes(redis_bus):
+    """During a rolling deploy, workers that still publish one message per publish are understood."""
+    marker = uuid.uuid4().hex
+
+    async def scenario() -> list[dict]:
+        received: list[dict] = []
+        arrived = asyncio.Event()
+
+        async def collect(messages: list[dict]) -> None:
+            received.extend(message for message in messages if message.get("marker") == marker)
+            if received:
+                arrived.set()
+
+        bus.subscribe(collect)
+        baseline = dict(redis_bus.pubsub_numsub(bus.CHANNEL)).get(bus.CHANNEL.encode(), 0)
+        relay = asyncio.create_task(bus.relay_from_redis())
+        try:
+            while dict(redis_bus.pubsub_numsub(bus.CHANNEL)).get(bus.CHANNEL.encode(), 0) <= baseline:
+                await asyncio.sleep(0.05)
+            redis_bus.publish(bus.CHANNEL, json.dumps({"topic": "redis.old", "marker": marker}))
+            await asyncio.wait_for(arrived.wait(), WAIT_SECONDS)
+        finally:
+            relay.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await relay
+        return received
+
+    assert asyncio.run(scenario()) == [{"topic": "redis.old", "marker": marker}]

@@ -2,13 +2,18 @@
 per worker, throttled, only on change."""
 
 import asyncio
+import gc
 from types import SimpleNamespace
 
+import engineio
 import pytest
+import socketio
 from reflex_base.event import Event
+from starlette.routing import Mount
 
 from paytime_app import live
-from paytime_app import paytime_app as _app  # noqa: F401  registers every page's live refreshers
+from paytime_app import paytime_app as _app  # registers every page's live refreshers
+from paytime_app.lifespan import GC_YOUNG_THRESHOLD, steady_heap
 from paytime_app.state.notifications import pushed_toast, toast_spec
 
 
@@ -217,3 +222,79 @@ def test_a_burst_to_many_users_is_built_in_few_batches_and_each_room_gets_its_ow
 @pytest.mark.parametrize("text", ["Ada sent you ₦25.00.", 'Ben says “lunch” \\ "quoted" </script> ${x}'])
 def test_a_pushed_toast_is_the_toast_reflex_makes(text):
     assert pushed_toast(text) == Event.from_event_type([toast_spec(text)])[0]
+
+
+async def _room_emit(manager: object) -> list[tuple[str, str]]:
+    """Emit to a room of three sockets (one of them closed) through a socket.io server with `manager`."""
+    server = socketio.AsyncServer(async_mode="asgi", client_manager=manager)
+    sent: list[tuple[str, str]] = []
+
+    async def send_packet(eio_sid: str, packet: object) -> None:
+        if eio_sid == "eio-closed":
+            raise engineio.exceptions.SocketIsClosedError
+        sent.append((eio_sid, packet.encode()))
+
+    server.eio.send_packet = send_packet
+    server.manager.initialize()
+    for eio_sid in ("eio-a", "eio-closed", "eio-b", "eio-elsewhere"):
+        sid = await server.manager.connect(eio_sid, "/_event")
+        if eio_sid != "eio-elsewhere":
+            await server.manager.enter_room(sid, "/_event", "user:ada")
+    update = {"delta": {"state": {"unread": 2, "text": "₦25.00 “lunch”"}}, "events": []}
+    await server.emit("event", update, to="user:ada", namespace="/_event")
+    await asyncio.sleep(0.01)  # socket.io's own manager sends from tasks
+    return sent
+
+
+def test_room_emit_manager_sends_what_socketio_sends_to_each_socket_in_the_room():
+    ours = asyncio.run(_room_emit(live.RoomEmitManager()))
+    theirs = asyncio.run(_room_emit(socketio.AsyncManager()))
+    assert sorted(ours) == sorted(theirs)
+    # the closed socket did not stop the socket after it; a socket outside the room got nothing
+    assert sorted(eio_sid for eio_sid, _packet in ours) == ["eio-a", "eio-b"]
+
+
+def test_the_app_sends_room_emits_through_the_room_emit_manager():
+    assert isinstance(_app.app.sio.manager, live.RoomEmitManager)
+
+
+def _stack_or_socket(scope_type: str, path: str) -> str:
+    reached: list[str] = []
+
+    async def socket_app(scope, receive, send) -> None:
+        reached.append("socket")
+
+    async def stack(scope, receive, send) -> None:
+        reached.append("stack")
+
+    reflex_app = SimpleNamespace(_api=SimpleNamespace(routes=[Mount("/_event", app=socket_app)]))
+    route = live.sockets_first(reflex_app)(stack)
+    asyncio.run(route({"type": scope_type, "path": path}, None, None))
+    return reached[0]
+
+
+def test_websockets_to_the_event_endpoint_skip_the_http_middleware_stack():
+    assert _stack_or_socket("websocket", "/_event/") == "socket"
+    assert _stack_or_socket("http", "/_event/") == "stack"
+    assert _stack_or_socket("websocket", "/elsewhere") == "stack"
+    assert _stack_or_socket("http", "/api/health") == "stack"
+
+
+def test_reflex_still_mounts_its_socket_app_where_sockets_first_looks():
+    assert any(isinstance(route, Mount) and route.path == "/_event" for route in _app.app._api.routes)
+
+
+def test_steady_heap_freezes_the_start_up_heap_and_collects_young_objects_less_often():
+    threshold = gc.get_threshold()
+
+    async def scenario() -> tuple[int, int]:
+        async with steady_heap():
+            return gc.get_freeze_count(), gc.get_threshold()[0]
+
+    try:
+        frozen, young = asyncio.run(scenario())
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
+    assert frozen > 0
+    assert young == GC_YOUNG_THRESHOLD > threshold[0]
