@@ -13,8 +13,18 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, Column, ForeignKey, Index, String, Text, UniqueConstraint
-from sqlmodel import Field
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlmodel import Field, SQLModel
 
 from paytime_app.models.base import TableBase, timestamp_field, utcnow
 from paytime_app.models.jobs import JsonColumnType
@@ -148,3 +158,17 @@ class Coupon(TableBase, table=True):
     # Empty: the whole event; else only these ticket type ids (as strings).
     ticket_type_ids: list[str] = Field(default_factory=list, sa_column=Column(JsonColumnType, nullable=False))
     is_active: bool = Field(default=True)
+
+
+class EventViewTotal(SQLModel, table=True):
+    """How many times an event's public page was opened, split over shards.
+
+    A popular event's views would otherwise all queue on one counter row; readers sum the shards.
+    """
+
+    __tablename__ = "event_view_total"
+    __table_args__ = (CheckConstraint("count >= 0", name="count_not_negative"),)
+
+    event_id: uuid.UUID = Field(sa_column=Column(ForeignKey("event.id", ondelete="CASCADE"), primary_key=True))
+    shard: int = Field(sa_column=Column(SmallInteger, primary_key=True, autoincrement=False))
+    count: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))

@@ -755,6 +755,7 @@ def organizer_event_page() -> rx.Component:
                     rx.hstack(
                         rx.heading("Ticket types and sales", size="5", as_="h2"),
                         rx.spacer(),
+                        rx.text("Page views ", rx.text.strong(OrganizerEventState.views)),
                         rx.text("Revenue ", rx.text.strong(OrganizerEventState.revenue)),
                         rx.cond(
                             event["editable"] != "",

@@ -12,6 +12,7 @@ Availability counters (`sold`, `held`) belong to services/bookings.py: nothing h
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 import uuid
@@ -25,10 +26,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from paytime_app.bus import publish_after_commit
-from paytime_app.db import for_update
+from paytime_app.db import conflict_aware_insert, for_update
 from paytime_app.errors import Conflict, NotFound, ValidationFailed
 from paytime_app.models.base import utcnow
-from paytime_app.models.events import Coupon, CouponKind, Event, EventStatus, TicketType, VenueType
+from paytime_app.models.events import Coupon, CouponKind, Event, EventStatus, EventViewTotal, TicketType, VenueType
 from paytime_app.models.users import Role, User
 from paytime_app.money import parse_currency
 from paytime_app.services.audit import record_audit
@@ -659,6 +660,38 @@ def get_public_event(
         raise NotFound("That event does not exist.")
     types = list_ticket_types(session=session, event_id=event.id)
     return event, describe_availability(event=event, ticket_types=types, unlock_code=unlock_code)
+
+
+VIEW_SHARDS = 16
+
+
+def record_event_view(*, session: Session, event_id: uuid.UUID, viewer_id: uuid.UUID | None) -> None:
+    """Count one opening of a published event's page; its organizer's own visits do not count."""
+    event = session.get(Event, event_id)
+    if event is None or event.status == EventStatus.DRAFT or event.organizer_id == viewer_id:
+        return
+    session.execute(
+        _view_upsert(session.get_bind().dialect.name),
+        {"event_id": event_id, "shard": secrets.randbelow(VIEW_SHARDS), "count": 1},
+    )
+
+
+@functools.cache
+def _view_upsert(dialect: str) -> Any:
+    table = EventViewTotal.__table__  # type: ignore[attr-defined]
+    statement = conflict_aware_insert(dialect, table)
+    return statement.on_conflict_do_update(
+        index_elements=["event_id", "shard"], set_={"count": table.c.count + statement.excluded.count}
+    )
+
+
+def event_views(*, session: Session, actor: User, event_id: uuid.UUID) -> int:
+    """How many times the event's public page was opened (organizer and admins only). Raises NotFound."""
+    _own_event(session, actor, event_id)
+    total = session.exec(
+        select(func.coalesce(func.sum(EventViewTotal.count), 0)).where(EventViewTotal.event_id == event_id)
+    ).one()
+    return int(total)
 
 
 def list_public_events(

@@ -37,7 +37,14 @@ from paytime_app.services.bookings import (
     set_attendee_names,
     start_booking_payment,
 )
-from paytime_app.services.events import SEATS_TOPIC, get_public_event, list_public_events, list_ticket_types, seats_left
+from paytime_app.services.events import (
+    SEATS_TOPIC,
+    get_public_event,
+    list_public_events,
+    list_ticket_types,
+    record_event_view,
+    seats_left,
+)
 from paytime_app.services.ticket_pdf import qr_png
 from paytime_app.settings import get_settings
 from paytime_app.state.auth import AuthState
@@ -263,6 +270,9 @@ class EventState(AuthState):
         if not await self._refresh():
             self.event, self.types, self.live_seats = {}, [], {}
         else:
+            await self._call_service(
+                record_event_view, event_id=uuid.UUID(self.event["id"]), viewer_id=_uuid(self.user_id)
+            )
             self._room = await live.join_room(
                 topic=SEATS_TOPIC, key=self.event["id"], sid=self.router.session.session_id, leave=self._room
             )

@@ -327,6 +327,7 @@ class OrganizerEventState(AuthState):
     booking_query: str = ""
     bookings_total: int = 0
     revenue: str = ""
+    views: str = ""
     error: str = ""
     notice: str = ""
     is_loading: bool = True
@@ -383,6 +384,7 @@ class OrganizerEventState(AuthState):
             str(row.ticket_type.id): _editor_defaults(row.ticket_type, event.currency, event.timezone) for row in rows
         }
         self.revenue = format_money(sum(row.revenue_minor for row in rows), event.currency)
+        self.views = f"{await self._call_as_viewer(event_service.event_views, event_id=event_id):,}"
         self.by_day = [
             {"day": day.day[5:], "bookings": day.bookings, "revenue": format_money(day.revenue_minor, event.currency)}
             for day in await self._call_as_viewer(sales_by_day, event_id=event_id)

@@ -3,6 +3,7 @@ and publishes; a buyer sees the cover on the list and the event page, the tier i
 attributes. Screenshots of both pages on a desktop and a 390 px phone."""
 
 import math
+import re
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFilter
@@ -142,6 +143,8 @@ def test_organizer_adds_a_cover_and_an_early_bird_tier_and_a_buyer_sees_them(
     sign_in(mobile, "host@example.com", PASSWORD)
     mobile.goto(page.url)
     expect(mobile.get_by_role("heading", name="Cover image")).to_be_visible()
+    # The visitor's and the phone's openings of the public page count; the organizer's own do not.
+    expect(mobile.get_by_text(re.compile(r"^Page views\s*2$"))).to_be_visible()
     screenshot(mobile, "organizer-event-cover-mobile")
     for other in (buyer, mobile):
         other.context.close()

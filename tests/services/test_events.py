@@ -4,25 +4,28 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
-from sqlmodel import col, delete
+from sqlmodel import col, delete, select
 
 import paytime_app.services.job_handlers  # noqa: F401  registers every job kind run_due_jobs may meet
 from paytime_app.db import in_transaction, unit_of_work
 from paytime_app.errors import DomainError
-from paytime_app.models.events import Event, EventStatus
+from paytime_app.models.events import Event, EventStatus, EventViewTotal
 from paytime_app.models.jobs import Job
 from paytime_app.models.users import Role, User
 from paytime_app.services.bookings import create_booking
 from paytime_app.services.events import (
+    VIEW_SHARDS,
     cancel_event,
     create_coupon,
     create_event,
     duplicate_event,
+    event_views,
     get_public_event,
     list_own_events,
     list_public_events,
     price_in_force,
     publish_event,
+    record_event_view,
     refund_percent,
     save_ticket_type,
     update_event,
@@ -323,3 +326,21 @@ def test_one_end_job_also_ends_events_whose_own_job_is_missing(organizer, clock)
     clock.move_to(second.ends_at)
     run_due_jobs(worker_id="test")
     assert (status_of(first), status_of(second)) == (EventStatus.ENDED, EventStatus.ENDED)
+
+
+def test_page_views_are_counted_for_the_organizer_but_not_their_own(organizer):
+    event, _ = published(organizer, days=5)
+    visitor = person("visitor@example.com")
+    for _ in range(20):
+        in_transaction(record_event_view, event_id=event.id, viewer_id=visitor.id)
+    in_transaction(record_event_view, event_id=event.id, viewer_id=None)
+    in_transaction(record_event_view, event_id=event.id, viewer_id=organizer.id)
+    hidden = draft(organizer, title="Still a draft")
+    in_transaction(record_event_view, event_id=hidden.id, viewer_id=visitor.id)
+    assert in_transaction(event_views, actor=organizer, event_id=event.id) == 21
+    assert in_transaction(event_views, actor=organizer, event_id=hidden.id) == 0
+    with unit_of_work() as session:
+        shards = session.exec(select(EventViewTotal).where(EventViewTotal.event_id == event.id)).all()
+    assert 1 < len(shards) <= VIEW_SHARDS
+    assert code_of(event_views, actor=visitor, event_id=event.id) == "not_found"
+    assert code_of(event_views, actor=person("rival@example.com", Role.SELLER), event_id=event.id) == "not_found"
