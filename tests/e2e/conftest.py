@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from paytime_app.db import build_engine, use_engine
 from paytime_app.settings import PROJECT_ROOT
@@ -22,6 +22,9 @@ from tests.fake_oauth import FakeOAuthProvider
 from tests.helpers import free_port
 
 SCREENSHOTS = Path(__file__).parent / "screenshots"
+# Two cores run the app, PostgreSQL, the browser and the tests: a sign-in (argon2) or a first page
+# of statistics can take seconds when everything runs at once, which the 5 s default mistook for a bug.
+expect.set_options(timeout=10_000)
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 BUILD_TIMEOUT_SECONDS = 420
 CHROMIUM_FLAGS = [
