@@ -525,7 +525,13 @@ def reconcile_payments(*, older_than: timedelta = RECONCILE_AFTER, limit: int = 
 
 @job_handler("payments.reconcile")
 def reconcile_job(*, session: Session, payload: dict[str, object]) -> None:  # noqa: ARG001  job interface
-    """Reconcile now, and book the next run (one per slot, however many workers book it)."""
+    """Reconcile now, and book the next run (one per slot, however many workers book it).
+
+    Reconciliation opens its own transactions (providers are asked between them), so the job's own
+    is committed first (the lease still holds the job): on SQLite, a second writer waited on it until
+    the busy timeout and the whole app stalled.
+    """
+    session.commit()
     reconcile_payments()
     schedule_reconciliation(session=session)
 

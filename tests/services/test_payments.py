@@ -16,12 +16,13 @@ from paytime_app import bus
 from paytime_app.db import in_transaction, unit_of_work
 from paytime_app.errors import DomainError
 from paytime_app.models.base import utcnow
-from paytime_app.models.jobs import Job
+from paytime_app.models.jobs import Job, JobStatus
 from paytime_app.models.payments import Payment, PaymentPurpose, PaymentStatus, ProviderEvent
 from paytime_app.models.sessions import SessionKind
 from paytime_app.models.users import User
 from paytime_app.money import Currency
 from paytime_app.services import payments
+from paytime_app.services.jobs import run_due_jobs
 from paytime_app.services.ledger import find_ledger_problems, get_balance
 from paytime_app.services.payments import (
     MAX_PAYMENT_MINOR,
@@ -831,6 +832,18 @@ def test_schedule_reconciliation_books_one_job_per_slot(engine):
     with time_machine.travel(datetime(2030, 1, 1, 12, 6, tzinfo=UTC), tick=False):
         in_transaction(schedule_reconciliation)
     assert count(Job, Job.kind == "payments.reconcile") == 2
+
+
+def test_the_reconcile_job_runs_through_the_job_runner_on_every_backend(engine):
+    # On SQLite the job's transaction held the write lock while reconciliation opened its own: the
+    # job waited out the busy timeout and died, and every writer in the app stalled meanwhile.
+    in_transaction(schedule_reconciliation)
+    with time_machine.travel(utcnow() + timedelta(minutes=6), tick=True):
+        began = time.monotonic()
+        run_due_jobs(worker_id="test")
+        elapsed = time.monotonic() - began
+    assert count(Job, Job.kind == "payments.reconcile", Job.status == JobStatus.SUCCEEDED) == 1
+    assert elapsed < 10
 
 
 # --- reading ------------------------------------------------------------------------------------------
