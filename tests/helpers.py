@@ -1,9 +1,13 @@
 """Small helpers shared by tests."""
 
 import socket
+import sqlite3
 import threading
 import uuid
 from collections.abc import Callable
+
+import psycopg
+from sqlalchemy import Engine
 
 from paytime_app.db import in_transaction
 from paytime_app.errors import DomainError
@@ -78,3 +82,24 @@ def api_person(email: str, name: str) -> tuple[User, dict[str, str]]:
     user = make_user(email, name)
     issued = in_transaction(issue_api_tokens, user=user, client=ClientInfo())
     return user, {"Authorization": f"Bearer {issued.token}"}
+
+
+def writers_can_proceed(engine: Engine) -> bool:
+    """Whether another connection could write now without waiting: SQLite's write lock is free, and
+    on PostgreSQL no job row is locked (a job's own transaction locks its row until it ends)."""
+    if engine.dialect.name == "sqlite":
+        probe = sqlite3.connect(engine.url.database, timeout=0, isolation_level=None)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.execute("ROLLBACK")
+            return True
+        except sqlite3.OperationalError:
+            return False
+        finally:
+            probe.close()
+    with psycopg.connect(engine.url.set(drivername="postgresql").render_as_string(hide_password=False)) as probe:
+        try:
+            probe.execute("SELECT 1 FROM job FOR UPDATE NOWAIT")
+            return True
+        except psycopg.errors.LockNotAvailable:
+            return False

@@ -540,19 +540,13 @@ def reconcile_job(*, session: Session, payload: dict[str, object]) -> None:  # n
 def reconcile_one_job(*, session: Session, payload: dict[str, object]) -> None:
     """An admin sent one stuck payment to reconciliation: ask its provider now.
 
-    Runs in the job's own transaction (SQLite allows one writer), so the provider call sits inside it.
+    The provider is asked outside any transaction (`_refresh_from_provider`), so the job's own is
+    committed first (the lease still holds the job): a slow provider must hold no lock meanwhile.
     """
     payment = session.get(Payment, uuid.UUID(str(payload["payment_id"])))
-    if payment is None or payment.provider_reference is None:
-        return
-    if PaymentStatus(payment.status) not in (PaymentStatus.PENDING, PaymentStatus.PROCESSING):
-        return
-    report = get_provider(payment.provider).fetch_payment(
-        provider_reference=payment.provider_reference,
-        reference=payment.reference,
-        expected=Money(payment.amount_minor, Currency(payment.currency)),
-    )
-    apply_provider_report(session=session, payment=_lock(session, payment.id), report=report, source="reconcile")
+    session.commit()
+    if payment is not None:
+        _refresh_from_provider(payment, source="reconcile")
 
 
 def schedule_reconciliation(*, session: Session) -> None:
@@ -913,12 +907,11 @@ def complete_refund(*, refund_id: uuid.UUID) -> PaymentRefund:
 def refund_job(*, session: Session, payload: dict[str, object]) -> None:
     """The safety net for `complete_refund`: retried with backoff while the provider is unreachable.
 
-    Runs in the job's own transaction (SQLite allows one writer), so the provider call sits inside it.
+    `complete_refund` asks the provider outside any transaction, so the job's own is committed first
+    (the lease still holds the job): a slow provider must hold no lock meanwhile.
     """
-    refund_id = uuid.UUID(str(payload["refund_id"]))
-    _, request, provider = _refund_request(session, refund_id)
-    if request is not None:
-        _settle_refund(session, refund_id, _ask_refund(provider, request))
+    session.commit()
+    complete_refund(refund_id=uuid.UUID(str(payload["refund_id"])))
 
 
 def list_refunds(*, session: Session, payment: Payment) -> list[PaymentRefund]:

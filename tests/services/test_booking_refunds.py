@@ -22,6 +22,7 @@ from paytime_app.services.notifications import list_notifications
 from paytime_app.services.providers.base import ProviderRefused, ProviderUnavailable
 from paytime_app.services.providers.registry import get_provider
 from paytime_app.services.wallets import WalletKind, wallet_address
+from tests.helpers import writers_can_proceed
 from tests.services.test_bookings import (  # noqa: F401  fixtures are used by name
     START,
     _closed_breakers,
@@ -192,6 +193,25 @@ def test_provider_down_then_up_retries_with_backoff_and_the_job_twice_refunds_on
     assert len(calls) == 1
     assert payment_row(payment).refunded_minor == booking.total_minor
     assert "was refunded to your card" in reload(booking).outcome_note
+
+
+def test_the_refund_job_asks_the_provider_with_no_lock_held(engine, organizer, clock, monkeypatch):
+    # A provider can take its full timeout to answer; meanwhile the app's writers (on SQLite, all of
+    # them) must not wait on the job's transaction.
+    mock = get_provider("mock")
+    real = mock.refund
+    writers_free = []
+
+    def observed(request):
+        writers_free.append(writers_can_proceed(engine))
+        return real(request)
+
+    monkeypatch.setattr(mock, "refund", observed)
+    _buyer, _type, _booking, payment = seats_gone_before_payment(organizer, clock)
+    settle_by_webhook(payment)
+    drain()
+    assert writers_free == [True]
+    assert payment_row(payment).status == PaymentStatus.REFUNDED
 
 
 def test_provider_refusing_the_refund_leaves_the_money_in_the_wallet_and_says_so(organizer, clock, monkeypatch):

@@ -45,6 +45,7 @@ from paytime_app.services.providers.resilience import reset_breakers
 from paytime_app.services.sessions import ClientInfo, issue_api_tokens, start_browser_session
 from paytime_app.services.users import create_user
 from paytime_app.services.wallets import WalletKind, wallet_address
+from tests.helpers import writers_can_proceed
 from tests.services.test_payments import FAILED, code_of, deliver, mock, new_payment, opened, reload, settle
 
 NGN = Currency.NGN
@@ -441,6 +442,23 @@ def test_mark_for_reconciliation_asks_provider_through_a_job(staff, ada):
     run_due_jobs(worker_id="test")
     assert reload(payment).status == "succeeded"
     assert wallet(ada) == 5_000
+
+
+def test_reconciliation_asked_by_an_admin_holds_no_lock_while_the_provider_answers(engine, staff, ada, monkeypatch):
+    payment = opened(ada, amount_minor=5_000)
+    settle(payment)
+    real = mock().fetch_payment
+    writers_free = []
+
+    def observed(**request):
+        writers_free.append(writers_can_proceed(engine))
+        return real(**request)
+
+    monkeypatch.setattr(mock(), "fetch_payment", observed)
+    in_transaction(mark_for_reconciliation, actor=staff["admin"], payment_id=payment.id)
+    run_due_jobs(worker_id="test")
+    assert writers_free == [True]
+    assert reload(payment).status == "succeeded"
 
 
 def test_mark_for_reconciliation_refused_for_viewer_and_final_payments(staff, ada):
