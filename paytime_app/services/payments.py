@@ -91,6 +91,9 @@ logger = logging.getLogger("paytime.payments")
 MAX_PAYMENT_MINOR = 100_000_000_00  # 100 million in major units: above it, talk to support
 RECONCILE_AFTER = timedelta(minutes=10)
 RECONCILE_BATCH = 50
+# The customer's money is held until the provider answers, so a refund outlives a long outage: the
+# backoff caps at an hour, which makes this about four days of asking before it needs staff.
+REFUND_ATTEMPTS = 96
 PROVIDER_METHODS = {"mock": "mock", "stripe": "card", "monnify": "bank_transfer", "flutterwave": "card"}
 # Staff dashboards listen here: every new payment, status change and refund, once committed.
 STAFF_TOPIC = "payments.staff"
@@ -884,6 +887,7 @@ def _request_refund(
         kind="payments.refund",
         payload={"refund_id": str(refund.id)},
         dedupe_key=f"payments.refund:{refund.id}",
+        max_attempts=REFUND_ATTEMPTS,
     )
     publish_after_commit(session, STAFF_TOPIC, payment_id=str(payment.id), status=str(payment.status))
     return refund

@@ -214,6 +214,26 @@ def test_the_refund_job_asks_the_provider_with_no_lock_held(engine, organizer, c
     assert payment_row(payment).status == PaymentStatus.REFUNDED
 
 
+def test_a_refund_keeps_asking_through_a_day_long_outage(organizer, clock, monkeypatch):
+    mock = get_provider("mock")
+    real = mock.refund
+    _buyer, _type, _booking, payment = seats_gone_before_payment(organizer, clock)
+
+    def down(request):
+        raise ProviderUnavailable(provider="mock")
+
+    monkeypatch.setattr(mock, "refund", down)
+    settle_by_webhook(payment)
+    for _hour in range(24):
+        drain()
+        clock.shift(timedelta(hours=1, minutes=15))  # past the longest backoff with its jitter
+    (job,) = refund_jobs()
+    assert (job.status, job.attempts) == (JobStatus.PENDING, 24)
+    monkeypatch.setattr(mock, "refund", real)
+    drain()
+    assert payment_row(payment).status == PaymentStatus.REFUNDED
+
+
 def test_provider_refusing_the_refund_leaves_the_money_in_the_wallet_and_says_so(organizer, clock, monkeypatch):
     buyer, _type, booking, payment = seats_gone_before_payment(organizer, clock)
 
