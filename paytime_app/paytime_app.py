@@ -19,7 +19,7 @@ from paytime_app.pages.accounts import (
     sign_up_page,
     verify_email_page,
 )
-from paytime_app.pages.admin import admin_users_page, audit_log_page
+from paytime_app.pages.admin import admin_jobs_page, admin_users_page, audit_log_page
 from paytime_app.pages.calls import calls_page
 from paytime_app.pages.checkout import mock_checkout_page
 from paytime_app.pages.errors import forbidden_page, not_found_page, server_error_page
@@ -40,7 +40,7 @@ from paytime_app.services.sessions import STAFF_SIGNED_IN
 from paytime_app.settings import get_settings
 from paytime_app.state.account import AccountState
 from paytime_app.state.accounts import PasswordResetState, SignInState, SignUpState, VerifyEmailState
-from paytime_app.state.admin import AdminUsersState, AuditLogState
+from paytime_app.state.admin import AdminJobsState, AdminUsersState, AuditLogState
 from paytime_app.state.auth import AuthState
 from paytime_app.state.calls import CallsState
 from paytime_app.state.checkout import MockCheckoutState
@@ -98,6 +98,9 @@ app.add_page(account_page, route=routes.ACCOUNT, title="Account · PayTime", on_
 app.add_page(admin_users_page, route=routes.ADMIN_USERS, title="Users · PayTime", on_load=AdminUsersState.load_users)
 app.add_page(
     audit_log_page, route=routes.ADMIN_AUDIT, title="Audit log · PayTime", on_load=AuditLogState.load_audit_log
+)
+app.add_page(
+    admin_jobs_page, route=routes.ADMIN_JOBS, title="Background jobs · PayTime", on_load=AdminJobsState.load_jobs
 )
 app.add_page(wallet_page, route=routes.WALLET, title="Wallet · PayTime", on_load=WalletState.load_wallet)
 app.add_page(

@@ -35,6 +35,7 @@ SELL = "/sell"
 ORGANIZER = "/organizer"
 ORGANIZER_EVENT = "/organizer/events/[event_id]"
 ADMIN_SELLERS = "/admin/sellers"
+ADMIN_JOBS = "/admin/jobs"
 
 
 def event_detail(event_id: str) -> str:
@@ -98,6 +99,7 @@ _STAFF = (
     NavLink("Users", ADMIN_USERS, "users"),
     NavLink("Sellers", ADMIN_SELLERS, "badge-check"),
     NavLink("Audit log", ADMIN_AUDIT, "scroll-text"),
+    NavLink("Background jobs", ADMIN_JOBS, "timer-reset"),
 )
 _ORGANIZER = NavLink("Organizer", ORGANIZER, "layout-dashboard")
 _ROLE_LINKS: dict[Role, tuple[NavLink, ...]] = {

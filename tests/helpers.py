@@ -9,8 +9,10 @@ from collections.abc import Callable
 import psycopg
 from sqlalchemy import Engine
 
-from paytime_app.db import in_transaction
+from paytime_app.db import in_transaction, unit_of_work
 from paytime_app.errors import DomainError
+from paytime_app.models.base import utcnow
+from paytime_app.models.jobs import Job, JobStatus
 from paytime_app.models.users import User
 from paytime_app.money import Currency
 from paytime_app.services.ledger import transfer
@@ -103,3 +105,19 @@ def writers_can_proceed(engine: Engine) -> bool:
             return True
         except psycopg.errors.LockNotAvailable:
             return False
+
+
+def dead_job(kind: str, payload: dict, last_error: str) -> Job:
+    """A job that failed its last attempt: what the background jobs page shows and an admin retries."""
+    job = Job(
+        kind=kind,
+        payload=payload,
+        status=JobStatus.DEAD,
+        attempts=8,
+        max_attempts=8,
+        last_error=last_error,
+        finished_at=utcnow(),
+    )
+    with unit_of_work() as session:
+        session.add(job)
+    return job

@@ -48,9 +48,13 @@ def staff_menu() -> rx.Component:
         rx.menu.content(
             rx.foreach(
                 AuthState.staff_links,
+                # The link fills its row: a click anywhere on the item follows it, not only on the label.
                 lambda link: rx.menu.item(
                     rx.link(
-                        rx.hstack(rx.icon(link["icon"], size=14), link["label"], align="center"), href=link["href"]
+                        rx.hstack(rx.icon(link["icon"], size=14), link["label"], align="center"),
+                        href=link["href"],
+                        underline="none",
+                        width="100%",
                     ),
                 ),
             ),

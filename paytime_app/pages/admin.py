@@ -1,4 +1,4 @@
-"""Staff pages: users and the audit log."""
+"""Staff pages: users, the audit log and background jobs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from paytime_app.components.feedback import empty_state, error_callout, loading_
 from paytime_app.components.forms import callout, field, search_form
 from paytime_app.components.layout import page_shell
 from paytime_app.components.tables import data_table, pager
-from paytime_app.state.admin import AdminUsersState, AuditLogState
+from paytime_app.state.admin import AdminJobsState, AdminUsersState, AuditLogState
 from paytime_app.state.auth import AuthState
 
 ROLE_FILTERS = ["all", "customer", "seller", "manager", "viewer", "admin", "super_admin"]
@@ -198,6 +198,79 @@ def audit_log_page() -> rx.Component:
                     "scroll-text",
                     "Nothing logged yet",
                     "Role changes, disabled accounts, 2FA resets and key rotations will appear here.",
+                ),
+            ),
+        ),
+    )
+
+
+def job_row(row: rx.Var) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(
+            rx.vstack(
+                rx.code(row["kind"]),
+                rx.text(row["details"], size="1", color=rx.color("gray", 10)),
+                spacing="1",
+            )
+        ),
+        rx.table.cell(
+            rx.vstack(
+                rx.badge(row["state"], color_scheme=rx.cond(row["state"] == "gave up", "red", "amber")),
+                rx.text(row["attempts"], " attempts", size="1", color=rx.color("gray", 10), white_space="nowrap"),
+                spacing="1",
+            )
+        ),
+        rx.table.cell(rx.text(row["when"], size="2")),
+        rx.table.cell(rx.text(row["error"], size="1", color=rx.color("gray", 11), word_break="break-word")),
+        rx.table.cell(
+            rx.cond(
+                (row["state"] == "gave up") & (AuthState.role != "viewer"),
+                rx.button(
+                    "Run again",
+                    size="1",
+                    variant="soft",
+                    white_space="nowrap",
+                    on_click=AdminJobsState.retry(row["id"]),
+                    aria_label="Run again " + row["kind"],
+                ),
+                rx.fragment(),
+            )
+        ),
+    )
+
+
+def admin_jobs_page() -> rx.Component:
+    return page_shell(
+        page_header(
+            "Background jobs",
+            "Work that failed: retrying with backoff, or given up after its last attempt. "
+            "Run a job again once its cause is fixed.",
+        ),
+        callout(AdminJobsState.notice, "green", "circle-check"),
+        error_callout(AdminJobsState.error),
+        rx.cond(
+            AdminJobsState.is_loading,
+            loading_rows(4),
+            rx.cond(
+                AdminJobsState.rows.length() > 0,
+                rx.vstack(
+                    rx.text(
+                        rx.cond(
+                            AdminJobsState.total == 1,
+                            "1 job needs attention",
+                            AdminJobsState.total.to_string() + " jobs need attention",
+                        ),
+                        size="2",
+                        color=rx.color("gray", 11),
+                    ),
+                    data_table(["Job", "State", "When", "Last error", ""], AdminJobsState.rows, job_row),
+                    pager(AdminJobsState.page, AdminJobsState.total_pages, AdminJobsState.go_to_page),
+                    width="100%",
+                ),
+                empty_state(
+                    "circle-check",
+                    "All background jobs are healthy",
+                    "Mail, refunds, hold expiries and reconciliation run on their own; failures show up here.",
                 ),
             ),
         ),

@@ -8,6 +8,7 @@ from paytime_app.models.users import Role, User
 STAFF_READERS = frozenset({Role.VIEWER, Role.ADMIN, Role.SUPER_ADMIN})
 USER_MANAGERS = frozenset({Role.ADMIN, Role.SUPER_ADMIN})
 PAYMENT_MANAGERS = frozenset({Role.ADMIN, Role.SUPER_ADMIN})
+JOB_MANAGERS = frozenset({Role.ADMIN, Role.SUPER_ADMIN})
 # Roles an admin may hand out; only a super_admin grants or removes admin rights.
 ROLES_ADMIN_MAY_GRANT = frozenset({Role.CUSTOMER, Role.SELLER, Role.MANAGER, Role.VIEWER})
 
@@ -28,6 +29,12 @@ def require_payment_manager(actor: User) -> None:
     """Raises PermissionDenied unless the actor is admin or super_admin (viewers read payments only)."""
     if actor.role not in PAYMENT_MANAGERS:
         raise PermissionDenied("Only admins can change payments. Viewers can look but not change.")
+
+
+def require_job_manager(actor: User) -> None:
+    """Raises PermissionDenied unless the actor is admin or super_admin (viewers read jobs only)."""
+    if actor.role not in JOB_MANAGERS:
+        raise PermissionDenied("Only admins can run a background job again. Viewers can look but not change.")
 
 
 def may_manage(actor: User, target: User) -> bool:

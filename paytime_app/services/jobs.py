@@ -6,7 +6,8 @@ change committed. Any number of workers call `run_due_jobs`: claiming takes due 
 `FOR UPDATE SKIP LOCKED` on PostgreSQL (SQLite serialises writers instead) and leases them to the
 worker. A job runs in one transaction together with its completion mark, so its effect and
 "succeeded" commit or roll back together. A failure is recorded in a separate transaction with an
-exponential backoff; after `max_attempts` the job is `dead` and shows up for admins. A worker that
+exponential backoff; after `max_attempts` the job is `dead` and shows up for staff on the background
+jobs page (`list_troubled_jobs`), where an admin can run it again (`retry_dead_job`). A worker that
 dies mid-job loses its lease, and the job becomes claimable again when the lease runs out.
 """
 
@@ -19,13 +20,17 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import and_, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from paytime_app.db import for_update, is_postgresql, unit_of_work
+from paytime_app.errors import Conflict, NotFound
 from paytime_app.models.base import utcnow
 from paytime_app.models.jobs import Job, JobStatus
+from paytime_app.models.users import User
+from paytime_app.services.access import require_job_manager, require_staff_reader
+from paytime_app.services.audit import record_audit
 
 logger = logging.getLogger("paytime.jobs")
 
@@ -163,3 +168,58 @@ def run_due_jobs(*, worker_id: str, limit: int = 20) -> int:
     for job_id in job_ids:
         run_job(job_id=job_id, worker_id=worker_id)
     return len(job_ids)
+
+
+# --- staff ----------------------------------------------------------------------------------------
+
+
+class JobNotDead(Conflict):
+    code = "job_not_dead"
+    default_message = "Only a job that gave up can be run again; this one is still being tried."
+
+
+def list_troubled_jobs(*, session: Session, actor: User, page: int = 1, page_size: int = 25) -> tuple[list[Job], int]:
+    """Jobs that gave up (dead) or failed and wait to be tried again, the most recent trouble first.
+
+    Raises PermissionDenied unless the actor is staff.
+    """
+    require_staff_reader(actor)
+    page, page_size = max(page, 1), min(max(page_size, 1), 100)
+    troubled = or_(Job.status == JobStatus.DEAD, and_(Job.status == JobStatus.PENDING, col(Job.attempts) > 0))
+    total = session.exec(select(func.count()).select_from(Job).where(troubled)).one()
+    rows = session.exec(
+        select(Job)
+        .where(troubled)
+        .order_by(func.coalesce(Job.finished_at, Job.run_at).desc(), col(Job.id))
+        .offset((page - 1) * page_size)
+        .limit(page_size)
+    ).all()
+    return list(rows), total
+
+
+def retry_dead_job(*, session: Session, actor: User, job_id: uuid.UUID, ip_address: str | None = None) -> Job:
+    """Give a dead job a fresh set of attempts, due now (its handler must be safe to run again, as every
+    handler is: a job can always run twice when a worker loses its lease).
+
+    Raises PermissionDenied (not an admin), NotFound, JobNotDead.
+    """
+    require_job_manager(actor)
+    job = session.exec(for_update(select(Job).where(Job.id == job_id))).one_or_none()
+    if job is None:
+        raise NotFound("That job does not exist.")
+    if job.status != JobStatus.DEAD:
+        raise JobNotDead()
+    job.status = JobStatus.PENDING
+    job.attempts = 0
+    job.run_at = utcnow()
+    job.finished_at = None
+    record_audit(
+        session=session,
+        action="job.retried",
+        actor=actor,
+        target_type="job",
+        target_id=job.id,
+        ip_address=ip_address,
+        data={"kind": job.kind, "last_error": (job.last_error or "")[:200]},
+    )
+    return job

@@ -1,4 +1,4 @@
-"""Staff pages: users (admins change, viewers read) and the audit log."""
+"""Staff pages: users (admins change, viewers read), the audit log and background jobs."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from typing import Any
 
 import reflex as rx
 
-from paytime_app import routes
-from paytime_app.errors import AuthenticationRequired, DomainError, PermissionDenied
+from paytime_app.errors import DomainError
+from paytime_app.models.jobs import JobStatus
 from paytime_app.models.users import Role
 from paytime_app.services.audit import search_audit_log
+from paytime_app.services.jobs import list_troubled_jobs, retry_dead_job
 from paytime_app.services.users import (
     change_user_role,
     invite_user,
@@ -60,14 +61,9 @@ class AdminUsersState(AuthState):
     async def _reload(self) -> rx.event.EventSpec | None:
         self.is_loading = True
         try:
-            await self._fetch()
-        except AuthenticationRequired:
-            return self._sign_in_redirect()
-        except PermissionDenied:
-            return rx.redirect(routes.FORBIDDEN)
+            return await self._refresh_staff_view(self._fetch)
         finally:
             self.is_loading = False
-        return None
 
     @rx.event
     async def load_users(self) -> AsyncIterator[rx.event.EventSpec | None]:
@@ -150,9 +146,9 @@ class AdminUsersState(AuthState):
         await self._change(reset_user_two_factor, user_id, "Two-factor authentication was reset.")
 
 
-class AuditLogState(AuthState):
-    entries: list[dict[str, str]] = []
-    query: str = ""
+class StaffListMixin(rx.State, mixin=True):
+    """A paged staff list: `_fetch` reads the current page, as the signed-in staff member."""
+
     page: int = 1
     total: int = 0
     is_loading: bool = True
@@ -161,18 +157,30 @@ class AuditLogState(AuthState):
     def total_pages(self) -> int:
         return max(1, -(-self.total // PAGE_SIZE))
 
+    async def _fetch(self) -> None:
+        raise NotImplementedError
+
     async def _reload(self) -> rx.event.EventSpec | None:
         self.is_loading = True
         try:
-            rows, self.total = await self._call_as_viewer(
-                search_audit_log, query=self.query, page=self.page, page_size=PAGE_SIZE
-            )
-        except AuthenticationRequired:
-            return self._sign_in_redirect()
-        except PermissionDenied:
-            return rx.redirect(routes.FORBIDDEN)
+            return await self._refresh_staff_view(self._fetch)  # type: ignore[attr-defined]  AuthState's
         finally:
             self.is_loading = False
+
+    @rx.event
+    async def go_to_page(self, page: int) -> AsyncIterator[rx.event.EventSpec | None]:
+        self.page = max(1, min(int(page), self.total_pages))
+        yield await self._reload()
+
+
+class AuditLogState(StaffListMixin, AuthState):
+    entries: list[dict[str, str]] = []
+    query: str = ""
+
+    async def _fetch(self) -> None:
+        rows, self.total = await self._call_as_viewer(
+            search_audit_log, query=self.query, page=self.page, page_size=PAGE_SIZE
+        )
         self.entries = [
             {
                 "when": entry.created_at.strftime("%d %b %Y, %H:%M:%S UTC"),
@@ -184,7 +192,6 @@ class AuditLogState(AuthState):
             }
             for entry, actor in rows
         ]
-        return None
 
     @rx.event
     async def load_audit_log(self) -> AsyncIterator[rx.event.EventSpec | None]:
@@ -197,7 +204,51 @@ class AuditLogState(AuthState):
         self.query, self.page = str(form.get("q", ""))[:100], 1
         yield await self._reload()
 
+
+class AdminJobsState(StaffListMixin, AuthState):
+    """Background jobs that gave up or wait for another try; admins run a dead one again."""
+
+    rows: list[dict[str, str]] = []
+    error: str = ""
+    notice: str = ""
+
+    async def _fetch(self) -> None:
+        jobs, self.total = await self._call_as_viewer(list_troubled_jobs, page=self.page, page_size=PAGE_SIZE)
+        self.rows = [
+            {
+                "id": str(job.id),
+                "kind": job.kind,
+                "state": "gave up" if job.status == JobStatus.DEAD else "retrying",
+                "attempts": f"{job.attempts} of {job.max_attempts}",
+                "when": (
+                    f"gave up {job.finished_at:%d %b %Y, %H:%M} UTC"
+                    if job.status == JobStatus.DEAD and job.finished_at
+                    else f"next try {job.run_at:%d %b %Y, %H:%M} UTC"
+                ),
+                "error": (job.last_error or "")[:300],
+                "details": ", ".join(f"{key}: {value}" for key, value in job.payload.items()),
+            }
+            for job in jobs
+        ]
+
     @rx.event
-    async def go_to_page(self, page: int) -> AsyncIterator[rx.event.EventSpec | None]:
-        self.page = max(1, min(int(page), self.total_pages))
+    async def load_jobs(self) -> AsyncIterator[rx.event.EventSpec | None]:
+        self.error = self.notice = ""
+        self.page = 1
+        await self._load_viewer()
+        yield await self._reload()
+
+    @rx.event
+    async def retry(self, job_id: str) -> AsyncIterator[rx.event.EventSpec | None]:
+        self.error = self.notice = ""
+        try:
+            job = await self._call_as_viewer(
+                retry_dead_job, job_id=uuid.UUID(str(job_id)), ip_address=self.router.session.client_ip or None
+            )
+        except ValueError:
+            self.error = "That job does not exist."
+        except DomainError as error:
+            self.error = error.message
+        else:
+            self.notice = f"The {job.kind} job will run again in a moment."
         yield await self._reload()

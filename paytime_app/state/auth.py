@@ -19,7 +19,7 @@ import reflex as rx
 from paytime_app import live, routes
 from paytime_app.cookies import DEVICE_COOKIE, SESSION_COOKIE, read_cookie
 from paytime_app.db import in_transaction
-from paytime_app.errors import AuthenticationRequired
+from paytime_app.errors import AuthenticationRequired, PermissionDenied
 from paytime_app.models.sessions import SessionKind
 from paytime_app.models.users import Role
 from paytime_app.routes import NavLink, navigation_for, staff_navigation_for
@@ -108,6 +108,17 @@ class AuthState(rx.State):
             await refresh()
         except AuthenticationRequired:
             return self._sign_in_redirect()
+        return None
+
+    async def _refresh_staff_view(self, refresh: Callable[[], Awaitable[None]]) -> rx.event.EventSpec | None:
+        """`refresh` for a staff page: a sign-in redirect if the session is gone, the forbidden page if the
+        viewer is not staff (the services decide)."""
+        try:
+            await refresh()
+        except AuthenticationRequired:
+            return self._sign_in_redirect()
+        except PermissionDenied:
+            return rx.redirect(routes.FORBIDDEN)
         return None
 
     async def _forget_viewer(self) -> None:

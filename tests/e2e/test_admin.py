@@ -1,13 +1,18 @@
 """Staff pages in the browser: admins change users, viewers only look, customers are kept out."""
 
 import re
+import time
+import uuid
 
 from playwright.sync_api import Browser, Page, expect
 
+from paytime_app.db import unit_of_work
+from paytime_app.models.jobs import Job, JobStatus
 from paytime_app.services.demo import DEMO_PASSWORD
 from tests.e2e.conftest import screenshot
 from tests.e2e.test_account_security import new_user
 from tests.e2e.test_accounts import latest_link, sign_in
+from tests.helpers import dead_job
 
 
 def open_staff_page(page: Page, name: str) -> None:
@@ -84,3 +89,35 @@ def test_customer_is_sent_to_forbidden_page(page: Page):
     expect(page.get_by_role("heading", name="You don't have access to this page")).to_be_visible()
     page.goto("/admin/audit")
     expect(page.get_by_role("heading", name="You don't have access to this page")).to_be_visible()
+
+
+def test_admin_runs_a_background_job_that_gave_up_again(page: Page, mobile_page: Page):
+    job = dead_job(
+        "payments.reconcile_one",
+        {"payment_id": str(uuid.uuid4())},
+        "ProviderUnavailable: monnify is not answering",
+    )
+    sign_in(page, "admin@paytime.local", DEMO_PASSWORD)
+    open_staff_page(page, "Background jobs")
+    expect(page.get_by_text("ProviderUnavailable: monnify is not answering")).to_be_visible()
+    screenshot(page, "admin-jobs")
+    page.get_by_role("button", name="Run again payments.reconcile_one").click()
+    expect(page.get_by_text("The payments.reconcile_one job will run again in a moment.")).to_be_visible()
+    deadline = time.monotonic() + 10  # the app's in-process runner polls every 0.2 s
+    while job_status(job.id) != JobStatus.SUCCEEDED and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert job_status(job.id) == JobStatus.SUCCEEDED
+    page.reload()
+    expect(page.get_by_role("heading", name="Background jobs", exact=True)).to_be_visible()
+    expect(page.get_by_text("ProviderUnavailable: monnify is not answering")).to_have_count(0)
+
+    sign_in(mobile_page, "viewer@paytime.local", DEMO_PASSWORD)
+    mobile_page.goto("/admin/jobs")
+    expect(mobile_page.get_by_role("heading", name="Background jobs", exact=True)).to_be_visible()
+    expect(mobile_page.get_by_role("button", name="Run again payments.reconcile_one")).to_have_count(0)
+    screenshot(mobile_page, "admin-jobs-mobile")
+
+
+def job_status(job_id: uuid.UUID) -> JobStatus:
+    with unit_of_work() as session:
+        return session.get(Job, job_id).status

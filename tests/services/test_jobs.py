@@ -1,15 +1,28 @@
 import threading
+import uuid
 from datetime import timedelta
 
 import pytest
 from sqlmodel import Session, select
 
 from paytime_app.db import in_transaction, unit_of_work
+from paytime_app.errors import DomainError
+from paytime_app.models.audit import AuditLogEntry
 from paytime_app.models.base import utcnow
 from paytime_app.models.jobs import Job, JobStatus
 from paytime_app.models.mail import MailMessage
+from paytime_app.models.users import Role
 from paytime_app.services import jobs
-from paytime_app.services.jobs import claim_due_jobs, enqueue_job, job_handler, run_due_jobs, run_job
+from paytime_app.services.jobs import (
+    claim_due_jobs,
+    enqueue_job,
+    job_handler,
+    list_troubled_jobs,
+    retry_dead_job,
+    run_due_jobs,
+    run_job,
+)
+from paytime_app.services.users import create_user
 
 performed: list[str] = []
 
@@ -24,6 +37,16 @@ def write_then_fail(*, session: Session, payload: dict) -> None:
     session.add(MailMessage(to_address="x@example.com", subject="half-written", body_text="-"))
     session.flush()
     raise RuntimeError("provider timed out")
+
+
+provider_down = threading.Event()
+
+
+@job_handler("test.record_when_provider_up")
+def record_when_provider_up(*, session: Session, payload: dict) -> None:
+    if provider_down.is_set():
+        raise RuntimeError("provider down")
+    performed.append(payload["name"])
 
 
 @pytest.fixture(autouse=True)
@@ -78,6 +101,55 @@ def test_job_is_dead_after_max_attempts(engine):
     dead = job_row(job.id)
     assert dead.status == JobStatus.DEAD
     assert dead.attempts == 2
+
+
+def dead_job(kind: str = "test.write_then_fail", **payload) -> Job:
+    job = in_transaction(enqueue_job, kind=kind, payload=payload, max_attempts=1)
+    run_due_jobs(worker_id="w1")
+    assert job_row(job.id).status == JobStatus.DEAD
+    return job
+
+
+def staff_member(role: Role):
+    return in_transaction(create_user, email=f"{role}@example.com", display_name=str(role), password=None, role=role)
+
+
+def refusal(service, **kwargs) -> str:
+    with pytest.raises(DomainError) as caught:
+        in_transaction(service, **kwargs)
+    return caught.value.code
+
+
+def test_staff_see_jobs_that_gave_up_or_wait_for_a_retry_and_nothing_else(engine):
+    dead = dead_job()
+    retrying = in_transaction(enqueue_job, kind="test.write_then_fail", payload={})
+    run_due_jobs(worker_id="w1")
+    in_transaction(enqueue_job, kind="test.record", payload={"name": "fine"})  # pending, never failed
+    run_due_jobs(worker_id="w1")  # runs it: succeeded
+    in_transaction(enqueue_job, kind="test.record", payload={"name": "later"}, run_at=utcnow() + timedelta(days=1))
+    jobs_seen, total = in_transaction(list_troubled_jobs, actor=staff_member(Role.VIEWER))
+    assert total == 2
+    assert {job.id for job in jobs_seen} == {dead.id, retrying.id}
+    assert refusal(list_troubled_jobs, actor=staff_member(Role.CUSTOMER)) == "forbidden"
+
+
+def test_an_admin_runs_a_dead_job_again_and_it_is_audited(engine):
+    provider_down.set()
+    try:
+        job = dead_job("test.record_when_provider_up", name="again")
+    finally:
+        provider_down.clear()
+    admin = staff_member(Role.ADMIN)
+    assert refusal(retry_dead_job, actor=staff_member(Role.VIEWER), job_id=job.id) == "forbidden"
+    in_transaction(retry_dead_job, actor=admin, job_id=job.id, ip_address="203.0.113.9")
+    assert run_due_jobs(worker_id="w1") == 1
+    assert performed == ["again"]
+    assert job_row(job.id).status == JobStatus.SUCCEEDED
+    with unit_of_work() as session:
+        (entry,) = session.exec(select(AuditLogEntry).where(AuditLogEntry.action == "job.retried")).all()
+    assert (entry.actor_id, entry.target_id, entry.ip_address) == (admin.id, str(job.id), "203.0.113.9")
+    assert refusal(retry_dead_job, actor=admin, job_id=job.id) == "job_not_dead"
+    assert refusal(retry_dead_job, actor=admin, job_id=uuid.uuid4()) == "not_found"
 
 
 def test_dedupe_key_returns_the_first_job(engine):

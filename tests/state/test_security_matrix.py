@@ -24,6 +24,7 @@ from paytime_app.models.credentials import TotpCredential
 from paytime_app.models.events import Event, TicketType
 from paytime_app.models.friends import Friendship
 from paytime_app.models.ious import Iou
+from paytime_app.models.jobs import Job
 from paytime_app.models.ledger import LedgerEntry
 from paytime_app.models.notifications import Notification
 from paytime_app.models.payments import Payment, PaymentPurpose
@@ -37,7 +38,7 @@ from paytime_app.services.sessions import ClientInfo, start_browser_session
 from paytime_app.services.users import create_user
 from paytime_app.state.account import AccountState
 from paytime_app.state.accounts import PasswordResetState, SignInState, SignUpState, VerifyEmailState
-from paytime_app.state.admin import AdminUsersState, AuditLogState
+from paytime_app.state.admin import AdminJobsState, AdminUsersState, AuditLogState
 from paytime_app.state.auth import AuthState
 from paytime_app.state.calls import CallsState
 from paytime_app.state.checkout import MockCheckoutState
@@ -50,6 +51,7 @@ from paytime_app.state.organizer import AdminSellersState, OrganizerEventState, 
 from paytime_app.state.payments_admin import PaymentsDashboardState
 from paytime_app.state.transfers import TransfersState
 from paytime_app.state.wallet import WalletState
+from tests.helpers import dead_job
 from tests.state.harness import make_state, run_handler
 
 # Handlers anyone may call: they act only on what the caller proves (a password, a link, a code).
@@ -72,6 +74,7 @@ SHOWN = {
     AccountState: ("email", "sessions", "linked_providers", "enrollment_secret", "recovery_codes"),
     AdminUsersState: ("rows",),
     AuditLogState: ("entries",),
+    AdminJobsState: ("rows",),
     WalletState: ("wallets", "history", "payments"),
     CallsState: ("credits", "calls", "totals", "live_call_id"),
     FriendsState: ("friend_code", "friends", "incoming", "outgoing", "blocked", "results"),
@@ -90,7 +93,10 @@ SHOWN = {
 
 
 def protected_calls(
-    victim: User, victim_session: UserSession, victim_payment_id: str = "00000000-0000-0000-0000-000000000000"
+    victim: User,
+    victim_session: UserSession,
+    victim_payment_id: str = "00000000-0000-0000-0000-000000000000",
+    victim_job_id: str = "00000000-0000-0000-0000-000000000000",
 ) -> dict[type, dict[str, tuple[Any, ...]]]:
     nil = "00000000-0000-0000-0000-000000000000"
     victim_id = str(victim.id)
@@ -218,6 +224,7 @@ def protected_calls(
             "submit_new_user": ({"name": "Mallory", "email": "mallory@example.com", "role": "admin"},),
         },
         AuditLogState: {"load_audit_log": (), "search": ({"q": ""},), "go_to_page": (1,)},
+        AdminJobsState: {"load_jobs": (), "go_to_page": (1,), "retry": (victim_job_id,)},
         PaymentsDashboardState: {
             "load_dashboard": (),
             "refresh": (),
@@ -279,7 +286,14 @@ def snapshot() -> tuple:
             session.exec(select(func.count()).select_from(model)).one()
             for model in (Booking, Event, TicketType, SellerApplication)
         )
-    return users, revoked, audit, totp, payments, ledger, friendships, ious, notifications, selling
+        jobs = tuple(session.exec(select(Job.id, Job.status, Job.attempts).order_by(Job.id)).all())
+    return users, revoked, audit, totp, payments, ledger, friendships, ious, notifications, selling, jobs
+
+
+def mail_job_that_gave_up() -> Job:
+    return dead_job(
+        "mail.deliver", {"mail_id": str(uuid.uuid4())}, "SMTPServerDisconnected: Connection unexpectedly closed"
+    )
 
 
 @pytest.fixture
@@ -310,6 +324,7 @@ def callers(people: dict) -> dict[str, dict[type, str | None]]:
     customer = {
         AdminUsersState: people["customer"][1],
         AuditLogState: people["customer"][1],
+        AdminJobsState: people["customer"][1],
         AdminSellersState: people["customer"][1],
         OrganizerState: people["customer"][1],
         PaymentsDashboardState: people["customer"][1],
@@ -320,7 +335,7 @@ def callers(people: dict) -> dict[str, dict[type, str | None]]:
 @pytest.mark.parametrize("caller", ["anonymous", "wrong_role"])
 def test_protected_handlers_refuse_and_change_nothing(people, caller):
     victim, _token, victim_session = people["victim"]
-    calls = protected_calls(victim, victim_session)
+    calls = protected_calls(victim, victim_session, victim_job_id=str(mail_job_that_gave_up().id))
     before = snapshot()
     for state_class, token in callers(people)[caller].items():
         for name, args in calls[state_class].items():
@@ -343,6 +358,17 @@ def test_viewer_reads_users_but_every_change_is_refused(people):
     state = make_state(AdminUsersState, session_token=people["viewer"][1])
     asyncio.run(run_handler(state, "load_users"))
     assert any(row["email"] == "victim@example.com" for row in state.rows)
+
+
+def test_viewer_sees_jobs_that_gave_up_but_cannot_run_them_again(people):
+    job = mail_job_that_gave_up()
+    state = make_state(AdminJobsState, session_token=people["viewer"][1])
+    asyncio.run(run_handler(state, "load_jobs"))
+    assert [(row["id"], row["state"]) for row in state.rows] == [(str(job.id), "gave up")]
+    before = snapshot()
+    asyncio.run(run_handler(state, "retry", str(job.id)))
+    assert "Only admins" in state.error
+    assert snapshot() == before
 
 
 def test_admin_creates_a_user_with_a_role_but_never_a_role_above_their_own(people):
