@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import func, or_
+from sqlalchemy import String, cast, func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -729,7 +729,13 @@ def list_public_events(
         found = session.exec(statement.offset((page - 1) * page_size).limit(page_size)).all()
         return _summaries(session, list(found), now), int(total)
     # The price in force moves with the clock and with sales (tiers), which SQL over the base prices
-    # cannot see: the price filter runs over the events matching the other filters.
+    # cannot see: SQL keeps the events that could match (a visible type at or under the price, or one
+    # with tiers), and the price in force decides among those.
+    could_match = select(TicketType.event_id).where(
+        col(TicketType.unlock_code).is_(None),
+        or_(col(TicketType.price_minor) <= max_price_minor, cast(TicketType.price_tiers, String) != "[]"),
+    )
+    statement = statement.where(col(Event.id).in_(could_match))
     matching = [
         summary
         for summary in _summaries(session, list(session.exec(statement).all()), now)

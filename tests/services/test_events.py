@@ -12,6 +12,7 @@ from paytime_app.errors import DomainError
 from paytime_app.models.events import Event, EventStatus, EventViewTotal
 from paytime_app.models.jobs import Job
 from paytime_app.models.users import Role, User
+from paytime_app.services import events
 from paytime_app.services.bookings import create_booking
 from paytime_app.services.events import (
     VIEW_SHARDS,
@@ -165,6 +166,37 @@ def test_public_list_shows_and_filters_on_the_price_in_force(organizer, clock):
     with unit_of_work() as session:
         assert list_public_events(session=session)[0][0].min_price_minor == 8000
         assert list_public_events(session=session, max_price_minor=5000) == ([], 0)
+
+
+def test_the_price_filter_prices_only_events_that_could_match(organizer, monkeypatch):
+    for title, price, tiers in [
+        ("Cheap", 1000, []),
+        ("Dear", 9000, []),
+        ("Dear with a tier", 9000, [{"label": "Last minute", "price_minor": 9500, "first_n": 5}]),
+    ]:
+        event = draft(organizer, title=title)
+        in_transaction(
+            save_ticket_type,
+            actor=organizer,
+            event_id=event.id,
+            name="Std",
+            price_minor=price,
+            capacity=9,
+            price_tiers=tiers,
+        )
+        in_transaction(publish_event, actor=organizer, event_id=event.id)
+    priced = []
+    summaries = events._summaries
+
+    def recording(session, found, now):
+        priced.extend(event.title for event in found)
+        return summaries(session, found, now)
+
+    monkeypatch.setattr(events, "_summaries", recording)
+    with unit_of_work() as session:
+        found, total = list_public_events(session=session, max_price_minor=5000)
+    assert ([s.event.title for s in found], total) == (["Cheap"], 1)
+    assert sorted(priced) == ["Cheap", "Dear with a tier"]  # a tier's price can only be known in force
 
 
 def test_first_n_tier_says_how_many_are_left_at_its_price(organizer):
