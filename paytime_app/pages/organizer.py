@@ -492,6 +492,26 @@ def ticket_type_editor() -> rx.Component:
     )
 
 
+def cover_upload_status() -> rx.Component:
+    progress = OrganizerEventState.cover_progress
+    return rx.cond(
+        progress >= 0,
+        rx.vstack(
+            rx.progress(value=progress, max=100, width="100%", aria_label="Cover upload progress"),
+            rx.text(
+                rx.cond(progress < 100, "Uploading… " + progress.to_string() + "%", "Resizing and checking the image…"),
+                size="1",
+                color=rx.color("gray", 11),
+                role="status",
+            ),
+            spacing="1",
+            width="100%",
+            max_width="320px",
+        ),
+        rx.fragment(),
+    )
+
+
 def cover_card() -> rx.Component:
     event = OrganizerEventState.event
     return rx.card(
@@ -531,7 +551,11 @@ def cover_card() -> rx.Component:
                             multiple=False,
                             max_files=1,
                             max_size=MAX_BYTES,
-                            on_drop=OrganizerEventState.upload_cover,
+                            on_drop=OrganizerEventState.upload_cover(
+                                rx.upload_files(
+                                    upload_id="cover", on_upload_progress=OrganizerEventState.cover_upload_progress
+                                )
+                            ),
                             on_drop_rejected=OrganizerEventState.cover_rejected,
                             aria_label="Upload cover image",
                             border=f"1px dashed {rx.color('accent', 8)}",
@@ -556,6 +580,7 @@ def cover_card() -> rx.Component:
                     ),
                     rx.fragment(),
                 ),
+                cover_upload_status(),
                 spacing="2",
                 flex="1",
             ),

@@ -328,6 +328,8 @@ class OrganizerEventState(AuthState):
     bookings_total: int = 0
     revenue: str = ""
     views: str = ""
+    # The cover being sent: percent uploaded (100 while the server resizes it), -1 when none is.
+    cover_progress: int = -1
     error: str = ""
     notice: str = ""
     is_loading: bool = True
@@ -515,17 +517,29 @@ class OrganizerEventState(AuthState):
         self.editor_open = False
 
     @rx.event
+    def cover_upload_progress(self, progress: dict[str, Any]) -> None:
+        """The browser reports how much of the cover it has sent (a fraction from 0 to 1)."""
+        self.error = self.notice = ""  # a new upload replaces the last one's outcome
+        try:
+            self.cover_progress = max(0, min(100, round(float(progress.get("progress") or 0) * 100)))
+        except (TypeError, ValueError):
+            self.cover_progress = 0
+
+    @rx.event
     async def upload_cover(self, files: list[rx.UploadFile]) -> None:
         self.error, self.notice = "", ""
-        if len(files) != 1:
-            self.error = DROP_REJECTIONS["too-many-files"]
-            return
-        # One byte past the limit is enough to refuse a larger file without reading all of it.
-        data = files[0].file.read(MAX_BYTES + 1)
-        if len(data) > MAX_BYTES:
-            self.error = CoverTooLarge.default_message
-            return
-        await self._act(event_service.set_event_cover, "Cover image saved.", data=data)
+        try:
+            if len(files) != 1:
+                self.error = DROP_REJECTIONS["too-many-files"]
+                return
+            # One byte past the limit is enough to refuse a larger file without reading all of it.
+            data = files[0].file.read(MAX_BYTES + 1)
+            if len(data) > MAX_BYTES:
+                self.error = CoverTooLarge.default_message
+                return
+            await self._act(event_service.set_event_cover, "Cover image saved.", data=data)
+        finally:
+            self.cover_progress = -1
 
     @rx.event
     def cover_rejected(self, rejected: list[dict[str, Any]]) -> None:

@@ -48,6 +48,11 @@ def concert_photo(path: Path) -> Path:
     return path
 
 
+def slow_upload(bytes_per_second: int) -> dict:
+    """Chromium's network emulation: only the upload limited (-1 lifts it)."""
+    return {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": bytes_per_second}
+
+
 def phone(browser: Browser, app_server) -> Page:
     page = browser.new_context(
         base_url=app_server["base_url"], viewport=PHONE, is_mobile=True, has_touch=True
@@ -82,8 +87,17 @@ def test_organizer_adds_a_cover_and_an_early_bird_tier_and_a_buyer_sees_them(
     fake.write_text("not really a picture\n" * 20)
     page.locator("input[type=file]").set_input_files(str(fake))
     expect(page.get_by_role("alert")).to_contain_text("not an image we can read")
+    # On a slow connection (20 KB/s up: about five seconds for this photo) the upload shows its progress.
+    network = page.context.new_cdp_session(page)
+    network.send("Network.enable")
+    network.send("Network.emulateNetworkConditions", slow_upload(20_000))
     page.locator("input[type=file]").set_input_files(str(concert_photo(tmp_path / "stage.jpg")))
+    expect(page.get_by_role("progressbar", name="Cover upload progress")).to_be_visible()
+    expect(page.get_by_text(re.compile(r"Uploading… \d+%"))).to_be_visible()
+    screenshot(page, "organizer-cover-uploading")
     expect(page.get_by_text("Cover image saved.")).to_be_visible()
+    expect(page.get_by_role("progressbar", name="Cover upload progress")).to_have_count(0)
+    network.send("Network.emulateNetworkConditions", slow_upload(-1))
     # Still a draft: the image loads only because the organizer's session cookie goes with it.
     expect(page.get_by_role("img", name="Cover of Lagos Lights Festival")).to_have_js_property("naturalWidth", 1600)
 

@@ -258,8 +258,14 @@ def test_coupon_scoped_to_chosen_ticket_types(world):
 
 def test_organizer_uploads_a_cover_and_a_rival_cannot(world):
     own = organizer_page(world)
+    assert own.cover_progress == -1
+    asyncio.run(run_handler(own, "cover_upload_progress", {"progress": 0.424, "loaded": 424, "total": 1000}))
+    assert own.cover_progress == 42
+    own.error = "That file is not an image we can read."
+    asyncio.run(run_handler(own, "cover_upload_progress", {"progress": "junk"}))
+    assert (own.cover_progress, own.error) == (0, "")
     asyncio.run(run_handler(own, "upload_cover", [UploadFile(file=BytesIO(picture()), path=Path("c.jpg"))]))
-    assert (own.error, own.notice) == ("", "Cover image saved.")
+    assert (own.error, own.notice, own.cover_progress) == ("", "Cover image saved.", -1)
     assert own.event["cover"].startswith(f"/api/media/events/{world['event'].id}/")
     asyncio.run(run_handler(own, "upload_cover", [UploadFile(file=BytesIO(b"notes"), path=Path("c.png"))]))
     assert own.error == "That file is not an image we can read. Upload a JPEG, PNG, WebP or GIF."

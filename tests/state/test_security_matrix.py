@@ -169,6 +169,7 @@ def protected_calls(
             "save_ticket_type": ({"name": "Free", "price": "0", "capacity": "5"},),
             "upload_cover": ([UploadFile(file=BytesIO(b"GIF89a"), path=Path("cover.gif"))],),
             "cover_rejected": ([{"errors": [{"code": "file-too-large"}]}],),
+            "cover_upload_progress": ({"progress": 0.5},),
             "remove_cover": (),
             "add_coupon": ({"code": "FREE100", "kind": "percent", "value": "100", "max_redemptions": ""},),
             "publish": (),
