@@ -12,11 +12,10 @@ from alembic.config import Config
 
 from paytime_app.db import check_database, in_transaction
 from paytime_app.errors import DomainError
-from paytime_app.services import job_handlers  # noqa: F401  registers every job handler
+from paytime_app.services import job_handlers
 from paytime_app.services.demo import DEMO_ACCOUNTS, DEMO_PASSWORD, seed_demo_data
 from paytime_app.services.demo_payments import seed_demo_payments
 from paytime_app.services.jobs import run_due_jobs
-from paytime_app.services.payments import schedule_reconciliation
 from paytime_app.services.signing_keys import retire_signing_key, rotate_signing_key
 from paytime_app.settings import PROJECT_ROOT, get_settings
 
@@ -55,7 +54,7 @@ def print_demo_accounts() -> None:
 
 def work(poll_seconds: float) -> None:
     worker_id = f"cli:{time.time_ns()}"
-    in_transaction(schedule_reconciliation)
+    in_transaction(job_handlers.book_recurring_work)
     while True:
         if not run_due_jobs(worker_id=worker_id):
             time.sleep(poll_seconds)

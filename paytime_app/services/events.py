@@ -243,6 +243,18 @@ def _schedule_end(session: Session, event: Event) -> None:
     )
 
 
+def schedule_end_sweep(*, session: Session) -> None:
+    """Book one run of the end job now (deduplicated per hour): events whose end job never existed
+    (published before there was one, or restored from a backup) still end."""
+    now = utcnow()
+    enqueue_job(
+        session=session,
+        kind=END_EVENT_JOB,
+        payload={},
+        dedupe_key=f"{END_EVENT_JOB}:sweep:{int(now.timestamp()) // 3600}",
+    )
+
+
 def end_events(*, session: Session, now: datetime | None = None) -> int:
     """Mark published events whose end time has passed as ended; returns how many."""
     now = now or utcnow()

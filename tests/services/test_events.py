@@ -15,6 +15,7 @@ from paytime_app.models.users import Role, User
 from paytime_app.services import events
 from paytime_app.services.bookings import create_booking
 from paytime_app.services.events import (
+    END_EVENT_JOB,
     VIEW_SHARDS,
     cancel_event,
     create_coupon,
@@ -31,6 +32,7 @@ from paytime_app.services.events import (
     save_ticket_type,
     update_event,
 )
+from paytime_app.services.job_handlers import book_recurring_work
 from paytime_app.services.jobs import run_due_jobs
 from paytime_app.services.users import create_user
 
@@ -358,6 +360,21 @@ def test_one_end_job_also_ends_events_whose_own_job_is_missing(organizer, clock)
     clock.move_to(second.ends_at)
     run_due_jobs(worker_id="test")
     assert (status_of(first), status_of(second)) == (EventStatus.ENDED, EventStatus.ENDED)
+
+
+def test_a_starting_worker_ends_events_that_never_had_an_end_job(organizer, clock):
+    event, _ = published(organizer)
+    with unit_of_work() as session:
+        session.exec(delete(Job).where(Job.kind == END_EVENT_JOB))
+    clock.move_to(event.ends_at + timedelta(days=30))
+    run_due_jobs(worker_id="test")
+    assert status_of(event) == EventStatus.PUBLISHED
+    in_transaction(book_recurring_work)
+    in_transaction(book_recurring_work)  # a second worker starting in the same hour books nothing more
+    with unit_of_work() as session:
+        assert len(session.exec(select(Job).where(Job.kind == END_EVENT_JOB)).all()) == 1
+    run_due_jobs(worker_id="test")
+    assert status_of(event) == EventStatus.ENDED
 
 
 def test_page_views_are_counted_for_the_organizer_but_not_their_own(organizer):
