@@ -392,12 +392,18 @@ async def _broadcast(app: rx.App, topic: str, keyed: dict[str, list[bus.Message]
     last value is never dropped.
     """
     broadcaster = _broadcasters[topic]
+    namespace = app.event_namespace
     now = time.monotonic()
     _prune_senders(now)
     due: dict[str, list[bus.Message]] = {}
     later = []
     for key, messages in keyed.items():
-        sender = _senders.setdefault((topic, broadcaster.room(key)), _RoomSender())
+        room = broadcaster.room(key)
+        sender = _senders.get((topic, room))
+        if sender is None:
+            if namespace is None or not _has_members(namespace, room):
+                continue  # no tab of it on this worker (most users' on one of several workers)
+            sender = _senders[topic, room] = _RoomSender()
         sender.messages.extend(messages)
         if sender.pending:
             continue  # a send is already due; it will read the latest value

@@ -176,6 +176,7 @@ def test_user_room_without_a_tab_on_this_worker_costs_no_build(app):
     asyncio.run(live._on_message(app, {"topic": "notification.created", "user_id": "cy"}))
     assert builds == []
     assert app.event_namespace.emitted == []
+    assert live._senders == {}  # nor a throttle record: with several workers, most users are elsewhere
 
 
 def test_session_end_takes_its_tabs_out_of_the_user_room(app, monkeypatch):
