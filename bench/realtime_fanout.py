@@ -10,16 +10,20 @@ round-robin. Each tab connects like the frontend (engine.io v4 over a websocket,
 (from the session cookie) and puts its socket in its user's socket.io room `user:{user_id}`.
 
 Measured: ONE database transaction (in this process) stores one `transfer.received` notification
-for every recipient through `notifications.notify`; at commit, N bus messages go to Redis; each
-worker with a tab of that user builds the user's notification-centre delta once (unread count,
-badge, newest list; `state/notifications.notification_centre_pushes`, one database read for all
-the users due at once) and emits it, with the toast, to the user's socket.io room `user:{user_id}`
-in one call (`live.push_to_user_on`). Nothing goes back to the server and no per-tab session check
-runs. Latency = arrival of that room delta (the new unread count) at the tab minus the commit (taken
-when the commit completes, before the N messages are published). `toasts` counts the tabs whose
-delta carried the toast in the same update. p50/p95/p99 per run, for N = 100 and 1,000 on one
-worker and on `MULTI_WORKERS` workers. Memory: the workers' RSS (all processes of each worker's
-group) after the tabs connected and loaded, minus before, per tab.
+for every recipient through `notifications.notify`; at commit, the N bus messages go to Redis as one
+publish; each worker with a tab of that user builds the user's delta once (the new unread count and
+badge, `state/notifications.notification_centre_pushes`: two queries for all the users due at once;
+the notification list itself goes only to tabs whose centre is open, none here) and emits it, with
+the toast, to the user's socket.io room `user:{user_id}` in one call (`live.push_to_user_on`).
+Nothing goes back to the server and no per-tab session check runs. Latency = arrival of that room
+delta (the new unread count) at the tab minus the commit (taken when the commit completes, before
+the N messages are published). `toasts` counts the tabs whose delta carried the toast in the same
+update. p50/p95/p99 per run, for N = 100 and 1,000 on one worker and on `MULTI_WORKERS` workers.
+Memory: the workers' RSS (all processes of each worker's group) after the tabs connected and loaded,
+minus before, per tab. `worker_cpu_ms`: CPU of all worker processes from the commit until the last
+tab had it. BENCH_ROUNDS > 1 sends that many notifications per recipient one after another (figures
+are the first one's; the others' under `later_rounds`); BENCH_WORKER_COUNTS picks the worker counts
+(default "1,MULTI_WORKERS"); BENCH_DB_NAME and BENCH_REDIS_DB keep parallel runs apart.
 
     PYTHONPATH=. .venv/bin/python bench/realtime_fanout.py            # N = 100 and 1,000
     BENCH_CLIENTS=100 PYTHONPATH=. .venv/bin/python bench/realtime_fanout.py
@@ -68,13 +72,18 @@ from paytime_app.settings import get_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-BENCH_DB = "paytime_bench_fanout"
+BENCH_DB = os.environ.get("BENCH_DB_NAME", "paytime_bench_fanout")
 SIZES = [int(size) for size in os.environ.get("BENCH_CLIENTS", "100,1000").split(",")]
 MULTI_WORKERS = int(os.environ.get("BENCH_WORKERS", "3"))
+# Worker counts to run, one after another (BENCH_WORKER_COUNTS=1 for a quick single-worker look).
+WORKER_COUNTS = [int(n) for n in os.environ.get("BENCH_WORKER_COUNTS", f"1,{MULTI_WORKERS}").split(",")]
 TARGET_P95_MS = 250
 TARGET_BYTES_PER_CLIENT = 200 * 1024
 NAMESPACE = "/_event"
 DELIVERY_TIMEOUT_S = 60
+# Notifications per recipient, one after another; the figures are the first one's, the later ones'
+# p50/p95 and worker CPU are listed under `later_rounds`.
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "1"))
 DEBUG = bool(os.environ.get("BENCH_DEBUG"))
 UNREAD = "unread_rx_state_"  # how Reflex 0.10 names the notification centre's `unread` var in a delta
 
@@ -307,15 +316,18 @@ def _people(count: int) -> list[tuple[str, str]]:
     return people
 
 
-def _notify_all(user_ids: list[str]) -> float:
-    """Store one notification per recipient in one transaction; returns the commit time.
+def _notify_all(user_ids: list[str]) -> tuple[float, float]:
+    """Store one notification per recipient in one transaction; returns the commit time (and this
+    process's CPU time then).
 
     The time is taken when the commit completes, before the bus publishes the messages (that listener
     is registered first, so it runs first): publishing N messages is part of the measured latency.
     """
-    committed: list[float] = []
+    committed: list[tuple[float, float]] = []
     with unit_of_work() as session:
-        orm_events.listen(session, "after_commit", lambda _session: committed.append(time.perf_counter()))
+        orm_events.listen(
+            session, "after_commit", lambda _session: committed.append((time.perf_counter(), time.process_time()))
+        )
         for user_id in user_ids:
             notify(
                 session=session,
@@ -349,29 +361,45 @@ async def _run(count: int, ports: list[int], workers: list[subprocess.Popen], lo
     connect_seconds = time.perf_counter() - started
     await asyncio.sleep(2)
     rss_after = sum(_group_rss(worker) for worker in workers)
-    cpu_before = sum(_group_cpu_seconds(worker) for worker in workers)
-    committed = await asyncio.to_thread(_notify_all, [tab.user_id for tab in tabs])
-    deadline = time.perf_counter() + DELIVERY_TIMEOUT_S
-    while time.perf_counter() < deadline and any(tab.received_at is None for tab in tabs):
-        await asyncio.sleep(0.01)
-    worker_cpu = sum(_group_cpu_seconds(worker) for worker in workers) - cpu_before
-    latencies = [(tab.received_at - committed) * 1000 for tab in tabs if tab.received_at is not None]
+    rounds = []
+    for _round in range(ROUNDS):
+        for tab in tabs:
+            tab.received_at, tab.toasted = None, False
+        cpu_before = sum(_group_cpu_seconds(worker) for worker in workers)
+        committed, own_cpu_before = await asyncio.to_thread(_notify_all, [tab.user_id for tab in tabs])
+        deadline = time.perf_counter() + DELIVERY_TIMEOUT_S
+        while time.perf_counter() < deadline and any(tab.received_at is None for tab in tabs):
+            await asyncio.sleep(0.01)
+        worker_cpu = sum(_group_cpu_seconds(worker) for worker in workers) - cpu_before
+        own_cpu = time.process_time() - own_cpu_before
+        latencies = [(tab.received_at - committed) * 1000 for tab in tabs if tab.received_at is not None]
+        rounds.append(
+            {
+                "delivered": len(latencies),
+                "toasts": sum(tab.toasted for tab in tabs),
+                "p50_ms": _percentile(latencies, 0.50, count),
+                "p95_ms": _percentile(latencies, 0.95, count),
+                "p99_ms": _percentile(latencies, 0.99, count),
+                "max_ms": round(max(latencies), 1) if len(latencies) == count else None,
+                # CPU the workers spent from the commit until the last tab had it (all workers together): on a
+                # shared machine the latencies stretch with the load, this much less.
+                "worker_cpu_ms": round(worker_cpu * 1000),
+                # This process from the commit on: publishing, and every tab reading its update.
+                "bench_process_cpu_ms": round(own_cpu * 1000),
+            }
+        )
+        await asyncio.sleep(1)
     await asyncio.gather(*(tab.close() for tab in tabs))
-    delivered = len(latencies)
+    first, *later = rounds
     return {
         "clients": count,
         "workers": len(workers),
-        "delivered": delivered,
-        "toasts": sum(tab.toasted for tab in tabs),
-        "p50_ms": _percentile(latencies, 0.50, count),
-        "p95_ms": _percentile(latencies, 0.95, count),
-        "p99_ms": _percentile(latencies, 0.99, count),
-        "max_ms": round(max(latencies), 1) if delivered == count else None,
+        **first,
         "connect_and_load_s": round(connect_seconds, 1),
-        # CPU the workers spent from the commit until the last tab had it (all workers together): on a
-        # shared machine the latencies stretch with the load, this much less.
-        "worker_cpu_ms": round(worker_cpu * 1000),
         "load_1m": round(os.getloadavg()[0], 1),
+        "later_rounds": [
+            {key: value for key, value in r.items() if key in {"p50_ms", "p95_ms", "worker_cpu_ms"}} for r in later
+        ],
         "bytes_per_client": round((rss_after - rss_before) / count),
     }
 
@@ -389,7 +417,7 @@ def main() -> None:
     runs = []
     logs = Path(tempfile.mkdtemp(prefix="fanout-"))
     try:
-        for worker_count in (1, MULTI_WORKERS):
+        for worker_count in WORKER_COUNTS:
             ports = [_free_port() for _ in range(worker_count)]
             workers = [_start_worker(port, logs / f"worker-{port}.log") for port in ports]
             try:
@@ -405,7 +433,8 @@ def main() -> None:
         engine.dispose()
         _admin(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
     largest = max(SIZES)
-    headline = next(run for run in runs if run["clients"] == largest and run["workers"] == 1)
+    at_largest = [run for run in runs if run["clients"] == largest]
+    headline = next((run for run in at_largest if run["workers"] == 1), at_largest[0])
     summary = {
         "benchmark": "realtime_fanout",
         "date": datetime.now(UTC).date().isoformat(),

@@ -21,7 +21,7 @@ from paytime_app.redis_client import get_redis
 
 logger = logging.getLogger("paytime.bus")
 
-CHANNEL = "paytime:bus"
+CHANNEL_PREFIX = "paytime:bus"
 Message = dict[str, Any]
 Subscriber = Callable[[list[Message]], Awaitable[None]]
 
@@ -59,6 +59,12 @@ def _drop_pending(session: Session, previous_transaction: Any) -> None:
     ]
 
 
+def channel(client: Any) -> str:
+    """The pub/sub channel of the Redis DB that `client` uses: Redis pub/sub ignores DB numbers, so
+    without the number two apps (or an app and a test run) on one Redis server heard each other."""
+    return f"{CHANNEL_PREFIX}:{client.connection_pool.connection_kwargs.get('db', 0)}"
+
+
 def publish(message: Message) -> None:
     client = get_redis()
     if client is None:
@@ -81,7 +87,7 @@ def publish_many(messages: list[Message]) -> None:
 
 def _publish_to_redis(client: Any, messages: list[Message]) -> None:
     try:
-        client.publish(CHANNEL, json.dumps(messages, default=str))
+        client.publish(channel(client), json.dumps(messages, default=str))
     except Exception:
         # A lost live update is repaired by the next page load; the committed change is not lost.
         logger.warning("could not publish to Redis; delivering on this worker only", exc_info=True)
@@ -129,7 +135,7 @@ async def relay_from_redis() -> None:
     while True:
         try:
             async with connection.pubsub() as pubsub:
-                await pubsub.subscribe(CHANNEL)
+                await pubsub.subscribe(channel(client))
                 async for item in pubsub.listen():
                     if item.get("type") == "message":
                         messages = json.loads(item["data"])

@@ -112,15 +112,21 @@ DeltaBuilder = Callable[[str], dict[str, dict[str, Any]] | None]
 
 @dataclass(frozen=True)
 class Push:
-    """One room emit: a ready-made state delta, and client-side events (a toast) that ride along."""
+    """One room emit: a ready-made state delta, and client-side events (a toast) that ride along.
+
+    `detail`, when set, goes to the key's detail room as well: the tabs there show more than the
+    others (an open notification list) and cost more to build, so it is built only for keys whose
+    detail room has a tab on this worker."""
 
     delta: dict[str, dict[str, Any]]
     events: list[Any] = field(default_factory=list)
+    detail: dict[str, dict[str, Any]] | None = None
 
 
-# Build what rooms get: room key -> the messages coalesced into its send, to room key -> its Push
-# (a key left out sends nothing). One call builds every room due at that moment.
-PushBuilder = Callable[[dict[str, list[bus.Message]]], dict[str, Push]]
+# Build what rooms get: (room key -> the messages coalesced into its send, the keys whose detail room
+# has a tab here) to room key -> its Push (a key left out sends nothing). One call builds every room
+# due at that moment.
+PushBuilder = Callable[[dict[str, list[bus.Message]], frozenset[str]], dict[str, Push]]
 
 
 @dataclass(frozen=True)
@@ -128,11 +134,12 @@ class _Broadcaster:
     key_field: str  # the message field naming the room's key
     room: Callable[[str], str]
     build: PushBuilder
+    detail_room: Callable[[str], str] | None = None
 
 
 @dataclass
 class _BuildQueue:
-    waiting: list[tuple[dict[str, list[bus.Message]], asyncio.Future]] = field(default_factory=list)
+    waiting: list[tuple[dict[str, list[bus.Message]], frozenset[str], asyncio.Future]] = field(default_factory=list)
     running: bool = False
     task: asyncio.Task | None = None  # held so it is not garbage-collected while it runs
 
@@ -162,13 +169,17 @@ def user_room(user_id: str) -> str:
     return f"user:{user_id}"
 
 
+def user_detail_room(user_id: str) -> str:
+    return f"user:{user_id}:detail"
+
+
 def broadcast_on(topic: str, *, key_field: str, build_delta: DeltaBuilder) -> None:
     """When `topic` arrives, send `build_delta(message[key_field])` to the room of that key on every worker.
 
     `build_delta` runs in a thread (it may read the database) once per worker per send.
     """
 
-    def build(due: dict[str, list[bus.Message]]) -> dict[str, Push]:
+    def build(due: dict[str, list[bus.Message]], _detailed: frozenset[str]) -> dict[str, Push]:
         deltas = {key: build_delta(key) for key in due}
         return {key: Push(delta) for key, delta in deltas.items() if delta is not None}
 
@@ -178,10 +189,12 @@ def broadcast_on(topic: str, *, key_field: str, build_delta: DeltaBuilder) -> No
 def push_to_user_on(topic: str, build: PushBuilder) -> None:
     """When `topic` arrives for a user, send what `build` makes for them to the user's room on every worker.
 
-    `build({user_id: messages})` runs in a thread on workers where those users have a tab, for every
-    user due at once; `messages` are the ones coalesced into that user's send (within BROADCAST_INTERVAL).
+    `build({user_id: messages}, detailed)` runs in a thread on workers where those users have a tab,
+    for every user due at once; `messages` are the ones coalesced into that user's send (within
+    BROADCAST_INTERVAL); `detailed` names the users with a tab in their detail room on this worker
+    (`join_user_detail_room`), whose Push should carry a `detail` delta.
     """
-    _broadcasters[topic] = _Broadcaster("user_id", user_room, build)
+    _broadcasters[topic] = _Broadcaster("user_id", user_room, build, user_detail_room)
 
 
 class RoomEmitManager(socketio.AsyncManager):
@@ -198,8 +211,11 @@ class RoomEmitManager(socketio.AsyncManager):
         skip_sid: Any = None,
         callback: Any = None,
         to: str | None = None,
+        ignore_queue: bool = False,  # socket.io's server always passes it; only queue managers use it
         **kwargs: Any,
     ) -> None:
+        # `ignore_queue` must be a parameter: socket.io's server passes it on every emit, and as one of
+        # `kwargs` it sent every emit down socket.io's own path (a task per recipient).
         if callback is not None or kwargs or namespace not in self.rooms:
             await super().emit(event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, to=to, **kwargs)
             return
@@ -278,17 +294,33 @@ async def join_room(*, topic: str, key: str, sid: str, leave: str = "") -> str:
     return room
 
 
+async def _move(*, sid: str, user_id: str, enter: tuple[str, ...] = (), leave: tuple[str, ...] = ()) -> None:
+    namespace = _namespace()
+    if namespace is None or not sid or not user_id:
+        return
+    for room in leave:
+        await namespace.leave_room(sid, room)
+    for room in enter:
+        await namespace.enter_room(sid, room)
+
+
 async def join_user_room(*, user_id: str, sid: str) -> None:
     """Put the tab with socket id `sid` in its user's room. `user_id` must come from the tab's session."""
-    namespace = _namespace()
-    if namespace is not None and sid and user_id:
-        await namespace.enter_room(sid, user_room(user_id))
+    await _move(sid=sid, user_id=user_id, enter=(user_room(user_id),))
 
 
 async def leave_user_room(*, user_id: str, sid: str) -> None:
-    namespace = _namespace()
-    if namespace is not None and sid and user_id:
-        await namespace.leave_room(sid, user_room(user_id))
+    await _move(sid=sid, user_id=user_id, leave=(user_room(user_id), user_detail_room(user_id)))
+
+
+async def join_user_detail_room(*, user_id: str, sid: str) -> None:
+    """While a tab shows more of its user's data (an open list), it also gets the pushes' `detail`.
+    `user_id` must come from the tab's session."""
+    await _move(sid=sid, user_id=user_id, enter=(user_detail_room(user_id),))
+
+
+async def leave_user_detail_room(*, user_id: str, sid: str) -> None:
+    await _move(sid=sid, user_id=user_id, leave=(user_detail_room(user_id),))
 
 
 def _has_members(namespace: Any, room: str) -> bool:
@@ -309,11 +341,11 @@ def _prune_senders(now: float) -> None:
             del _senders[name]
 
 
-async def _build(topic: str, due: dict[str, list[bus.Message]]) -> dict[str, Push]:
+async def _build(topic: str, due: dict[str, list[bus.Message]], detailed: frozenset[str]) -> dict[str, Push]:
     """What the rooms of `due` get, built together with every other room of `topic` due meanwhile."""
     queue = _queues.setdefault(topic, _BuildQueue())
     future: asyncio.Future = asyncio.get_running_loop().create_future()
-    queue.waiting.append((due, future))
+    queue.waiting.append((due, detailed, future))
     if not queue.running:
         queue.running = True
         queue.task = asyncio.create_task(_run_builds(topic, queue))
@@ -326,17 +358,19 @@ async def _run_builds(topic: str, queue: _BuildQueue) -> None:
         while queue.waiting:
             batch, queue.waiting = queue.waiting, []
             due: dict[str, list[bus.Message]] = defaultdict(list)
-            for rooms, _future in batch:
+            detailed: set[str] = set()
+            for rooms, details, _future in batch:
+                detailed.update(details)
                 for key, messages in rooms.items():
                     due[key].extend(messages)
             try:
-                pushes = await asyncio.to_thread(_broadcasters[topic].build, dict(due))
+                pushes = await asyncio.to_thread(_broadcasters[topic].build, dict(due), frozenset(detailed))
             except Exception as error:
-                for _rooms, future in batch:
+                for _rooms, _details, future in batch:
                     if not future.done():
                         future.set_exception(error)
                 continue
-            for _rooms, future in batch:
+            for _rooms, _details, future in batch:
                 if not future.done():
                     future.set_result(pushes)
     finally:
@@ -358,12 +392,18 @@ async def _broadcast(app: rx.App, topic: str, keyed: dict[str, list[bus.Message]
     last value is never dropped.
     """
     broadcaster = _broadcasters[topic]
+    namespace = app.event_namespace
     now = time.monotonic()
     _prune_senders(now)
     due: dict[str, list[bus.Message]] = {}
     later = []
     for key, messages in keyed.items():
-        sender = _senders.setdefault((topic, broadcaster.room(key)), _RoomSender())
+        room = broadcaster.room(key)
+        sender = _senders.get((topic, room))
+        if sender is None:
+            if namespace is None or not _has_members(namespace, room):
+                continue  # no tab of it on this worker (most users' on one of several workers)
+            sender = _senders[topic, room] = _RoomSender()
         sender.messages.extend(messages)
         if sender.pending:
             continue  # a send is already due; it will read the latest value
@@ -392,15 +432,20 @@ async def _send_rooms(app: rx.App, topic: str, due: dict[str, list[bus.Message]]
     rooms = {key: broadcaster.room(key) for key in due if _has_members(namespace, broadcaster.room(key))}
     if not rooms:
         return
-    pushes = await _build(topic, {key: due[key] for key in rooms})
+    detail_room = broadcaster.detail_room
+    detailed = frozenset(key for key in rooms if detail_room is not None and _has_members(namespace, detail_room(key)))
+    pushes = await _build(topic, {key: due[key] for key in rooms}, detailed)
     for key, room in rooms.items():
         push = pushes.get(key)
         sender = _senders.get((topic, room))
-        if push is None or sender is None or (push.delta == sender.last_delta and not push.events):
+        if push is None or sender is None:
             continue
-        sender.last_delta = push.delta
-        update = StateUpdate(delta=push.delta, events=Event.from_event_type(push.events))
-        await namespace.emit(str(SocketEvent.EVENT), update, to=room)
+        if push.delta != sender.last_delta or push.events:
+            sender.last_delta = push.delta
+            update = StateUpdate(delta=push.delta, events=Event.from_event_type(push.events))
+            await namespace.emit(str(SocketEvent.EVENT), update, to=room)
+        if push.detail is not None and detail_room is not None and key in detailed:
+            await namespace.emit(str(SocketEvent.EVENT), StateUpdate(delta=push.detail), to=detail_room(key))
 
 
 async def _on_messages(app: rx.App, messages: list[bus.Message]) -> None:
@@ -441,6 +486,7 @@ async def _refresh_tabs(app: rx.App, message: bus.Message) -> None:
             for sid, user_id in _sockets_by_session.pop(session_id, set()):
                 if namespace is not None:
                     await namespace.leave_room(sid, user_room(user_id))
+                    await namespace.leave_room(sid, user_detail_room(user_id))
             for client_token in _tabs_by_session.pop(session_id, set()):
                 _staff_tabs.discard(client_token)
                 for tabs in _tabs_by_user.values():

@@ -1,8 +1,10 @@
 import asyncio
+import contextlib
 import json
+import os
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 import redis
@@ -16,7 +18,7 @@ from paytime_app.redis_client import get_redis
 from paytime_app.services.users import create_user
 from paytime_app.settings import get_settings
 
-REDIS_URL = "redis://127.0.0.1:6379"
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/8")
 WAIT_SECONDS = 5.0
 QUIET_SECONDS = 0.2
 
@@ -195,6 +197,28 @@ def redis_bus(settings_env):
     get_redis.cache_clear()
 
 
+def subscribers(client: redis.Redis) -> int:
+    """How many connections (this process's relay among them) listen on the bus channel of `client`'s DB."""
+    return dict(client.pubsub_numsub(bus.channel(client))).get(bus.channel(client).encode(), 0)
+
+
+@contextlib.asynccontextmanager
+async def running_relay(client: redis.Redis) -> AsyncIterator[int]:
+    """The Redis relay of this process, running and subscribed; yields the subscriber count before it."""
+    baseline = subscribers(client)
+    relay = asyncio.create_task(bus.relay_from_redis())
+    try:
+        for _ in range(100):  # until the relay has subscribed
+            if subscribers(client) > baseline:
+                break
+            await asyncio.sleep(0.05)
+        yield baseline
+    finally:
+        relay.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await relay
+
+
 def test_publish_after_commit_through_redis_reaches_relay(engine, redis_bus):
     marker = uuid.uuid4().hex  # other processes may share the channel
 
@@ -222,20 +246,10 @@ def test_publish_after_commit_through_redis_reaches_relay(engine, redis_bus):
                 arrived.set()
 
         bus.subscribe(collect)
-        baseline = dict(redis_bus.pubsub_numsub(bus.CHANNEL)).get(bus.CHANNEL.encode(), 0)
-        relay = asyncio.create_task(bus.relay_from_redis())
-        try:
-            for _ in range(100):  # until the relay has subscribed
-                if dict(redis_bus.pubsub_numsub(bus.CHANNEL)).get(bus.CHANNEL.encode(), 0) > baseline:
-                    break
-                await asyncio.sleep(0.05)
+        async with running_relay(redis_bus):
             await asyncio.to_thread(transactions)
             await asyncio.wait_for(arrived.wait(), WAIT_SECONDS)
             await asyncio.sleep(QUIET_SECONDS)
-        finally:
-            relay.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await relay
         return received
 
     assert asyncio.run(scenario()) == [
@@ -259,23 +273,13 @@ def test_relay_keeps_listening_on_a_quiet_channel(redis_bus):
                 arrived.set()
 
         bus.subscribe(collect)
-        baseline = dict(redis_bus.pubsub_numsub(bus.CHANNEL)).get(bus.CHANNEL.encode(), 0)
-        relay = asyncio.create_task(bus.relay_from_redis())
-        try:
-            for _ in range(100):
-                if dict(redis_bus.pubsub_numsub(bus.CHANNEL)).get(bus.CHANNEL.encode(), 0) > baseline:
-                    break
-                await asyncio.sleep(0.05)
+        async with running_relay(redis_bus) as baseline:
             quiet = get_redis().connection_pool.connection_kwargs["socket_timeout"] + 0.5
             await asyncio.sleep(quiet)
             # The relay is still subscribed (it did not drop the connection while the channel was quiet)…
-            assert dict(redis_bus.pubsub_numsub(bus.CHANNEL)).get(bus.CHANNEL.encode(), 0) > baseline
+            assert subscribers(redis_bus) > baseline
             bus.publish({"topic": "redis.quiet", "marker": marker})
             await asyncio.wait_for(arrived.wait(), WAIT_SECONDS)
-        finally:
-            relay.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await relay
         return received
 
     assert asyncio.run(scenario()) == [{"topic": "redis.quiet", "marker": marker}]
@@ -316,17 +320,39 @@ def test_relay_takes_the_single_message_a_worker_of_the_previous_release_publish
                 arrived.set()
 
         bus.subscribe(collect)
-        baseline = dict(redis_bus.pubsub_numsub(bus.CHANNEL)).get(bus.CHANNEL.encode(), 0)
-        relay = asyncio.create_task(bus.relay_from_redis())
-        try:
-            while dict(redis_bus.pubsub_numsub(bus.CHANNEL)).get(bus.CHANNEL.encode(), 0) <= baseline:
-                await asyncio.sleep(0.05)
-            redis_bus.publish(bus.CHANNEL, json.dumps({"topic": "redis.old", "marker": marker}))
+        async with running_relay(redis_bus):
+            redis_bus.publish(bus.channel(redis_bus), json.dumps({"topic": "redis.old", "marker": marker}))
             await asyncio.wait_for(arrived.wait(), WAIT_SECONDS)
-        finally:
-            relay.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await relay
         return received
 
     assert asyncio.run(scenario()) == [{"topic": "redis.old", "marker": marker}]
+
+
+def test_relay_ignores_messages_of_another_redis_db(redis_bus):
+    """Redis pub/sub ignores DB numbers: an app (or test run) on another DB of the same server publishes
+    on its own channel, which this worker's relay does not hear."""
+    marker = uuid.uuid4().hex
+    own_db = redis_bus.connection_pool.connection_kwargs.get("db", 0)
+    other = redis.Redis(**{**redis_bus.connection_pool.connection_kwargs, "db": (own_db + 1) % 16})
+
+    async def scenario() -> list[dict]:
+        received: list[dict] = []
+        arrived = asyncio.Event()
+
+        async def collect(messages: list[dict]) -> None:
+            received.extend(message for message in messages if message.get("marker") == marker)
+            if any(message["topic"] == "redis.own" for message in received):
+                arrived.set()
+
+        bus.subscribe(collect)
+        try:
+            async with running_relay(redis_bus):
+                other.publish(bus.channel(other), json.dumps([{"topic": "redis.foreign", "marker": marker}]))
+                bus.publish({"topic": "redis.own", "marker": marker})  # after the foreign one, on the same server
+                await asyncio.wait_for(arrived.wait(), WAIT_SECONDS)
+                await asyncio.sleep(QUIET_SECONDS)
+        finally:
+            other.close()
+        return received
+
+    assert asyncio.run(scenario()) == [{"topic": "redis.own", "marker": marker}]

@@ -148,7 +148,7 @@ def test_user_room_burst_is_coalesced_keeps_the_last_value_and_reaches_only_that
     unread = {"ada": 0}
     builds: list[tuple[str, list[str]]] = []
 
-    def build(due: dict[str, list[dict]]) -> dict[str, live.Push]:
+    def build(due: dict[str, list[dict]], _detailed: frozenset[str]) -> dict[str, live.Push]:
         for user_id, messages in due.items():
             builds.append((user_id, [m["notification_id"] for m in messages]))
         return {user_id: live.Push(delta={"state": {"unread": unread[user_id]}}) for user_id in due}
@@ -172,10 +172,11 @@ def test_user_room_burst_is_coalesced_keeps_the_last_value_and_reaches_only_that
 
 def test_user_room_without_a_tab_on_this_worker_costs_no_build(app):
     builds: list[str] = []
-    live.push_to_user_on("notification.created", lambda due: builds.append(due) or {})
+    live.push_to_user_on("notification.created", lambda due, _detailed: builds.append(due) or {})
     asyncio.run(live._on_message(app, {"topic": "notification.created", "user_id": "cy"}))
     assert builds == []
     assert app.event_namespace.emitted == []
+    assert live._senders == {}  # nor a throttle record: with several workers, most users are elsewhere
 
 
 def test_session_end_takes_its_tabs_out_of_the_user_room(app, monkeypatch):
@@ -187,11 +188,43 @@ def test_session_end_takes_its_tabs_out_of_the_user_room(app, monkeypatch):
         for sid, session_id in (("sid-1", "s-1"), ("sid-2", "s-2")):
             live.watch_tab(client_token=f"tab-{sid}", session_id=session_id, user_id="ada", sid=sid)
             await live.join_user_room(user_id="ada", sid=sid)
+            await live.join_user_detail_room(user_id="ada", sid=sid)
         await live._on_message(app, {"topic": "sessions.ended", "session_ids": ["s-1"]})
 
     asyncio.run(scenario())
     assert app.event_namespace.rooms["user:ada"] == {"sid-2"}
+    assert app.event_namespace.rooms["user:ada:detail"] == {"sid-2"}
     assert [token for token, _events in app.event_namespace.sent] == ["tab-sid-1"]
+
+
+def test_detail_is_built_only_for_users_with_a_tab_in_their_detail_room_and_reaches_only_those_tabs(app):
+    app.event_namespace.rooms = {
+        "user:ada": {"ada-open", "ada-closed"},
+        "user:ada:detail": {"ada-open"},
+        "user:ben": {"ben-sid"},
+        "user:cy:detail": {"cy-gone"},  # not in cy's user room (any more): cy is not due here
+    }
+    asked: list[frozenset[str]] = []
+
+    def build(due: dict[str, list[dict]], detailed: frozenset[str]) -> dict[str, live.Push]:
+        asked.append(detailed)
+        return {
+            user: live.Push(
+                delta={"state": {"unread": 1}}, detail={"state": {"list": [user]}} if user in detailed else None
+            )
+            for user in due
+        }
+
+    live.push_to_user_on("notification.created", build)
+    messages = [{"topic": "notification.created", "user_id": user} for user in ("ada", "ben", "cy")]
+    asyncio.run(live._on_messages(app, messages))
+    assert asked == [frozenset({"ada"})]
+    received = {sid: [update.delta for update in updates] for sid, updates in app.event_namespace.received.items()}
+    assert received == {
+        "ada-open": [{"state": {"unread": 1}}, {"state": {"list": ["ada"]}}],
+        "ada-closed": [{"state": {"unread": 1}}],
+        "ben-sid": [{"state": {"unread": 1}}],
+    }
 
 
 def test_a_burst_to_many_users_is_built_in_few_batches_and_each_room_gets_its_own_delta(app):
@@ -199,7 +232,7 @@ def test_a_burst_to_many_users_is_built_in_few_batches_and_each_room_gets_its_ow
     app.event_namespace.rooms = {f"user:{user}": {f"{user}-sid"} for user in users}
     batches: list[list[str]] = []
 
-    def build(due: dict[str, list[dict]]) -> dict[str, live.Push]:
+    def build(due: dict[str, list[dict]], _detailed: frozenset[str]) -> dict[str, live.Push]:
         batches.append(sorted(due))
         return {user: live.Push(delta={"state": {"me": user}}) for user in due}
 
@@ -252,6 +285,30 @@ def test_room_emit_manager_sends_what_socketio_sends_to_each_socket_in_the_room(
     assert sorted(ours) == sorted(theirs)
     # the closed socket did not stop the socket after it; a socket outside the room got nothing
     assert sorted(eio_sid for eio_sid, _packet in ours) == ["eio-a", "eio-b"]
+
+
+def test_room_emits_through_the_server_take_the_lean_path():
+    """The server's emit reaches RoomEmitManager's own loop (no task per recipient), not socket.io's."""
+
+    async def scenario() -> list[str]:
+        server = socketio.AsyncServer(async_mode="asgi", client_manager=live.RoomEmitManager())
+        sent: list[str] = []
+
+        async def send_packet(eio_sid: str, packet: object) -> None:
+            sent.append(eio_sid)
+
+        async def one_task_per_recipient(eio_sid: str, packet: object) -> None:
+            raise AssertionError("socket.io's own emit ran")
+
+        server.eio.send_packet = send_packet
+        server._send_eio_packet = one_task_per_recipient
+        server.manager.initialize()
+        for eio_sid in ("eio-a", "eio-b"):
+            await server.manager.enter_room(await server.manager.connect(eio_sid, "/_event"), "/_event", "user:ada")
+        await server.emit("event", {"delta": {}}, to="user:ada", namespace="/_event")
+        return sent
+
+    assert sorted(asyncio.run(scenario())) == ["eio-a", "eio-b"]
 
 
 def test_the_app_sends_room_emits_through_the_room_emit_manager():

@@ -113,7 +113,7 @@ def notification_row(notification: rx.Var) -> rx.Component:
 
 
 def notification_centre() -> rx.Component:
-    """The bell: unread badge, newest notifications, mark all read; loads when it mounts."""
+    """The bell: unread badge, newest notifications, mark all read; loads when it mounts and opens."""
     return rx.popover.root(
         rx.popover.trigger(
             rx.box(
@@ -175,6 +175,7 @@ def notification_centre() -> rx.Component:
             max_width="calc(100vw - 24px)",
             align="end",
         ),
+        on_open_change=NotificationsState.open_centre,
     )
 
 

@@ -1,10 +1,13 @@
 """The notification centre in the top bar: unread badge, newest notifications, toasts for new ones.
 
 Live: every signed-in tab sits in its user's room (AuthState._watch_live); when a notification is
-stored (or read), each worker with a tab of that user builds the centre's delta once
-(`notification_centre_pushes`: one database read for all the users due at once) and emits it,
-with the toasts, in one call to the room. The delta is display-only: the centre re-reads from the
-database when the top bar mounts.
+stored (or read), each worker with a tab of that user builds the user's delta once
+(`notification_centre_pushes`: two small queries for all the users due at once, whatever their
+history) and emits it, with the toasts, in one call to the room: the unread count and a toast for
+each new notification. The list itself is re-read when the centre opens, and while it is open the
+tab also sits in its user's detail room, which gets the whole list with every push (that read costs
+more, so only users with an open centre on this worker pay it). Deltas are display-only: the centre
+re-reads from the database when the top bar mounts and when it opens.
 """
 
 from __future__ import annotations
@@ -24,7 +27,9 @@ from paytime_app.db import unit_of_work
 from paytime_app.errors import AuthenticationRequired
 from paytime_app.models.notifications import Notification
 from paytime_app.services.notifications import (
+    count_unread_by_recipient,
     describe_notification,
+    get_notifications_by_id,
     mark_all_read,
     read_notification_centre,
     read_notification_centres,
@@ -87,31 +92,59 @@ def pushed_toast(text: str) -> Event:
     return dataclasses.replace(template, payload=payload)
 
 
-def _push(found: list[Notification], unread: int, messages: list[bus.Message]) -> live.Push:
-    named = {str(message.get("notification_id")) for message in messages if message.get("notification_id")}
-    fresh = [n for n in found if str(n.id) in named and n.read_at is None][:MAX_TOASTS]
-    values: dict[str, Any] = {"notifications": _rows(found), "unread": unread, "unread_label": _badge(unread)}
-    delta = {NotificationsState.get_full_name(): {name + FIELD_MARKER: value for name, value in values.items()}}
-    return live.Push(delta=delta, events=[pushed_toast(describe_notification(n)) for n in reversed(fresh)])
+def _values(**values: Any) -> dict[str, dict[str, Any]]:
+    return {NotificationsState.get_full_name(): {name + FIELD_MARKER: value for name, value in values.items()}}
 
 
-def notification_centre_pushes(due: dict[str, list[bus.Message]]) -> dict[str, live.Push]:
-    """What each user's tabs get when their notifications change: the centre's delta, and a toast for
-    each new unread notification named in their messages (at most MAX_TOASTS, oldest first).
-    One database read for all the users due at once."""
-    recipients: dict[uuid.UUID, str] = {}
-    for user_id in due:
+def _named_ids(messages: list[bus.Message]) -> list[uuid.UUID]:
+    named = []
+    for message in messages:
         try:
-            recipients[uuid.UUID(user_id)] = user_id
+            named.append(uuid.UUID(str(message.get("notification_id"))))
+        except ValueError:
+            continue  # a message without one (notifications read)
+    return named
+
+
+def notification_centre_pushes(due: dict[str, list[bus.Message]], detailed: frozenset[str]) -> dict[str, live.Push]:
+    """What each user's tabs get when their notifications change: the unread count, and a toast for
+    each new unread notification named in their messages (at most MAX_TOASTS, oldest first); users
+    in `detailed` (a centre open on this worker) also get the newest list for their open centres.
+    Two queries for all the users due at once, and a third only for the detailed ones."""
+    recipients: dict[uuid.UUID, str] = {}
+    named: dict[uuid.UUID, str] = {}  # notification id -> the user whose message named it
+    for user_id, messages in due.items():
+        try:
+            recipient = uuid.UUID(user_id)
         except ValueError:
             continue
+        recipients[recipient] = user_id
+        named.update(dict.fromkeys(_named_ids(messages), user_id))
+    listing = [rid for rid, user_id in recipients.items() if user_id in detailed]
     with unit_of_work() as session:
-        centres = read_notification_centres(session=session, recipient_ids=list(recipients), limit=LISTED)
-        return {recipients[rid]: _push(found, unread, due[recipients[rid]]) for rid, (found, unread) in centres.items()}
+        unread = count_unread_by_recipient(session=session, recipient_ids=list(recipients))
+        fresh = get_notifications_by_id(session=session, notification_ids=list(named))
+        centres = read_notification_centres(session=session, recipient_ids=listing, limit=LISTED) if listing else {}
+    toasts: dict[str, list[Any]] = {}
+    for notification in fresh:
+        user_id = recipients.get(notification.recipient_id)
+        # Only the user's own notification, named in their own message, and not read meanwhile.
+        if user_id is not None and named.get(notification.id) == user_id and notification.read_at is None:
+            toasts.setdefault(user_id, []).append(notification)
+    pushes = {}
+    for rid, user_id in recipients.items():
+        count = unread[rid]
+        events = [pushed_toast(describe_notification(n)) for n in toasts.get(user_id, [])[-MAX_TOASTS:]]
+        detail = None
+        if rid in centres:
+            found, listed_unread = centres[rid]
+            detail = _values(notifications=_rows(found), unread=listed_unread, unread_label=_badge(listed_unread))
+        pushes[user_id] = live.Push(_values(unread=count, unread_label=_badge(count)), events, detail)
+    return pushes
 
 
 class NotificationsState(AuthState):
-    # Replaced live for all the user's tabs by notification_centre_pushes.
+    # Replaced live for all the user's tabs by notification_centre_pushes (the list only while open).
     notifications: list[dict[str, str]] = []
     unread: int = 0
 
@@ -136,6 +169,21 @@ class NotificationsState(AuthState):
         except AuthenticationRequired:
             return
         await self._watch_live()  # again: a reconnected tab has a new socket id
+
+    @rx.event
+    async def open_centre(self, is_open: bool) -> None:
+        """The centre opened (re-read the list; keep it live while open) or closed."""
+        if not self.is_signed_in:
+            return
+        sid = self.router.session.session_id
+        if not is_open:
+            await live.leave_user_detail_room(user_id=self.user_id, sid=sid)
+            return
+        try:
+            await self._read()
+        except AuthenticationRequired:
+            return
+        await live.join_user_detail_room(user_id=self.user_id, sid=sid)
 
     @rx.event
     async def read_all(self) -> None:

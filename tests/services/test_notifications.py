@@ -3,6 +3,8 @@
 import uuid
 
 from paytime_app.services.notifications import (
+    count_unread_by_recipient,
+    get_notifications_by_id,
     mark_all_read,
     notify,
     read_notification_centre,
@@ -34,3 +36,32 @@ def test_many_centres_at_once_match_each_users_own(session):
     assert [centres[user.id][1] for user in (ada, ben, cy)] == [5, 1, 0]
     assert centres[nobody] == ([], 0)
     assert read_notification_centres(session=session, recipient_ids=[], limit=3) == {}
+
+
+def test_unread_counts_and_named_notifications_for_many_users_at_once(session):
+    ada, ben = (
+        create_user(session=session, email=f"{name}@example.com", display_name=name, password=None)
+        for name in ("ada", "ben")
+    )
+    old = notify(session=session, recipient_id=ben.id, kind="friend.requested", actor=ada)
+    mark_all_read(session=session, actor=ben)
+    named = [
+        notify(session=session, recipient_id=ada.id, kind="transfer.received", amount_minor=number, currency="NGN")
+        for number in range(3)
+    ]
+    named.append(notify(session=session, recipient_id=ben.id, kind="friend.accepted", actor=ada))
+    session.flush()
+    nobody = uuid.uuid4()
+
+    counts = count_unread_by_recipient(session=session, recipient_ids=[ada.id, ben.id, nobody])
+    assert counts == {ada.id: 3, ben.id: 1, nobody: 0}
+    for user in (ada, ben):
+        assert counts[user.id] == read_notification_centre(session=session, actor=user)[1]
+
+    found = get_notifications_by_id(session=session, notification_ids=[n.id for n in [old, *named]] + [nobody])
+    assert [(row.id, row.recipient_id, row.kind) for row in found] == [
+        (n.id, n.recipient_id, n.kind) for n in [old, *named]
+    ]
+    assert [row.read_at is None for row in found] == [False, True, True, True, True]
+    assert count_unread_by_recipient(session=session, recipient_ids=[]) == {}
+    assert get_notifications_by_id(session=session, notification_ids=[]) == []

@@ -65,10 +65,48 @@ def test_a_notification_reaches_only_the_recipients_tabs_as_one_delta_with_a_toa
     [values] = update.delta.values()
     assert values[UNREAD] == 1
     assert values["unread_label_rx_state_"] == "1"
-    assert [row["text"] for row in values["notifications_rx_state_"]] == ["Someone sent you ₦25.00."]
+    assert "notifications_rx_state_" not in values  # the list is read when the centre opens
     [toast] = update.events
     assert toast.name == "_call_function"
     assert "Someone sent you" in str(toast.payload)
+
+
+def test_an_open_centre_gets_the_new_list_live_and_a_closed_one_does_not(engine, app):
+    ada, ada_token = person("ada@example.com")
+    _ben, ben_token = person("ben@example.com")
+    open_tab = make_state(NotificationsState, session_token=ada_token, sid="ada-open")
+    closed_tab = make_state(NotificationsState, session_token=ada_token, sid="ada-closed")
+    bens_tab = make_state(NotificationsState, session_token=ben_token, sid="ben")
+    for state in (open_tab, closed_tab, bens_tab):
+        asyncio.run(run_handler(state, "load_notifications"))
+    asyncio.run(run_handler(open_tab, "open_centre", True))
+    asyncio.run(run_handler(bens_tab, "open_centre", True))
+    assert app.event_namespace.rooms[f"user:{ada.id}:detail"] == {"ada-open"}
+
+    asyncio.run(live._on_message(app, _notify(ada.id)))
+
+    received = app.event_namespace.received
+    assert set(received) == {"ada-open", "ada-closed"}
+    assert received["ada-closed"] == received["ada-open"][:1]  # the badge and the toast
+    [_badge, listing] = received["ada-open"]
+    [values] = listing.delta.values()
+    assert [row["text"] for row in values["notifications_rx_state_"]] == ["Someone sent you ₦25.00."]
+    assert values[UNREAD] == 1
+    assert listing.events == []  # the toast came once
+
+    asyncio.run(run_handler(open_tab, "open_centre", False))
+    assert app.event_namespace.rooms[f"user:{ada.id}:detail"] == set()
+
+
+def test_a_message_naming_someone_elses_notification_toasts_nothing(engine, app):
+    ada, ada_token = person("ada@example.com")
+    ben, _ben_token = person("ben@example.com")
+    asyncio.run(run_handler(make_state(NotificationsState, session_token=ada_token, sid="ada"), "load_notifications"))
+    bens = _notify(ben.id)
+    asyncio.run(live._on_message(app, {**bens, "user_id": str(ada.id)}))
+    [update] = app.event_namespace.received["ada"]
+    assert next(iter(update.delta.values()))[UNREAD] == 0
+    assert update.events == []
 
 
 def test_reading_them_clears_the_badge_in_every_tab_without_a_toast(engine, app, monkeypatch):

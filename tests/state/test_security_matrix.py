@@ -133,7 +133,7 @@ def protected_calls(
             "cancel_step_up": (),
             "choose_friend": ("00000000-0000-0000-0000-000000000000",),
         },
-        NotificationsState: {"load_notifications": (), "read_all": ()},
+        NotificationsState: {"load_notifications": (), "open_centre": (True,), "read_all": ()},
         EventState: {"submit_booking": ({"qty_" + victim_payment_id: "1", "coupon": ""},)},
         BookingState: {
             "load_booking": (),
