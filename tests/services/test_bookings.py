@@ -15,12 +15,14 @@ from paytime_app.db import in_transaction, unit_of_work
 from paytime_app.errors import DomainError
 from paytime_app.models.bookings import Booking, BookingRefund, BookingStatus, Ticket, TicketStatus
 from paytime_app.models.events import Coupon, Event, TicketType
+from paytime_app.models.jobs import Job
 from paytime_app.models.payments import Payment, PaymentPurpose, PaymentStatus
 from paytime_app.models.sessions import SessionKind
 from paytime_app.models.users import Role, User
 from paytime_app.money import Currency
 from paytime_app.services import payments
 from paytime_app.services.bookings import (
+    EXPIRE_HOLD_JOB,
     FEES_ADDRESS,
     cancel_booking,
     create_booking,
@@ -231,6 +233,35 @@ def test_a_type_freed_only_by_an_unswept_expired_hold_is_taken_whole_on_the_retr
     assert counters(scarce) == (0, 1)
     with unit_of_work() as session:
         assert session.get(Event, event.id).held == 3
+
+
+def test_a_retry_after_the_drop_sold_out_returns_the_held_booking(organizer, buyer, clock):
+    event, ticket_type = new_event(organizer, capacity=2)
+    first = book(buyer, event, ticket_type, 2, idempotency_key="drop-retry-1")
+    assert refusal(person("ben@example.com"), event, ticket_type, 1) == "sold_out"
+    # The refusal's first read looks for the key's booking too: a retry is answered, never refused.
+    assert book(buyer, event, ticket_type, 2, idempotency_key="drop-retry-1").id == first.id
+    assert refusal(buyer, event, ticket_type, 1, idempotency_key="drop-retry-1") == "idempotency_mismatch"
+    assert counters(ticket_type) == (0, 2)
+
+
+def test_sold_out_found_only_under_the_lock_writes_nothing(organizer, buyer, clock):
+    event, regular = new_event(organizer, capacity=1)
+    other = in_transaction(
+        save_ticket_type, actor=organizer, event_id=event.id, name="Other", price_minor=1, capacity=5
+    )
+    book(person("cy@example.com"), event, other, 1)
+    clock.shift(timedelta(minutes=16))  # Cy's hold has expired unswept: the first read cannot refuse anyone
+    ben = book(person("ben@example.com"), event, regular, 1)
+    # Decided by the seat UPDATE, then again after sweeping Cy's hold; the refusal rolls it all back.
+    assert refusal(buyer, event, regular, 1) == "sold_out"
+    assert counters(regular) == (0, 1)
+    assert counters(other) == (0, 1)
+    with unit_of_work() as session:
+        assert session.get(Event, event.id).held == 2
+        assert session.exec(select(Booking.id).where(Booking.user_id == buyer.id)).all() == []
+        assert session.exec(select(func.count()).select_from(Job).where(Job.kind == EXPIRE_HOLD_JOB)).one() == 2
+    assert reload(ben).status == BookingStatus.HELD
 
 
 def test_shared_event_capacity_caps_all_types(organizer, buyer, clock):
@@ -748,6 +779,16 @@ def test_20_bursts_of_60_buyers_for_5_seats_each_sell_exactly_5(engine, organize
         assert outcomes.count(BookingStatus.HELD) == 5, f"burst {burst}: {outcomes}"
         assert outcomes.count("sold_out") == 55
         assert counters(ticket_type) == (0, 5)
+
+
+def test_concurrent_requests_with_one_key_hold_the_seats_once(engine, organizer, buyer):
+    require_postgresql(engine)
+    event, ticket_type = new_event(organizer, capacity=100, price_minor=0)
+    outcomes = run_at_once(12, lambda: book(buyer, event, ticket_type, 2, idempotency_key="one-key").id)
+    assert len(set(outcomes)) == 1, outcomes
+    assert counters(ticket_type) == (0, 2)
+    with unit_of_work() as session:
+        assert session.get(Event, event.id).held == 2
 
 
 def test_coupon_with_5_redemptions_under_50_concurrent_uses(engine, organizer):
