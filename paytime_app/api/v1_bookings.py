@@ -5,9 +5,14 @@ Only the buyer (or the event's organizer) sees a booking or a ticket; anyone els
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import uuid
+import weakref
 from typing import Annotated, Any, Literal
 
+import anyio
+import anyio.to_thread
 from fastapi import APIRouter, Header, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
@@ -15,7 +20,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from paytime_app.api.v1_auth import AccessToken, BearerToken
 from paytime_app.cookies import SESSION_COOKIE
-from paytime_app.db import ahead_of_transaction, unit_of_work
+from paytime_app.db import POOL_SIZE, ahead_of_transaction, unit_of_work
 from paytime_app.models.bookings import Booking, Ticket
 from paytime_app.models.events import Event, TicketType
 from paytime_app.models.sessions import SessionKind
@@ -203,12 +208,31 @@ async def create_booking(request: Request, credentials: BearerToken) -> BookingO
     # answer's query, since the event's seat rows stay locked until the commit). The token is
     # checked before the body is looked at, so a stranger learns nothing.
     body = await request.body()
-    return await run_in_threadpool(
-        _hold,
-        token=credentials.credentials if credentials else None,
-        body=body,
-        idempotency_key=request.headers.get("idempotency-key"),
+    return await anyio.to_thread.run_sync(
+        functools.partial(
+            _hold,
+            token=credentials.credentials if credentials else None,
+            body=body,
+            idempotency_key=request.headers.get("idempotency-key"),
+        ),
+        limiter=_hold_limiter(),
     )
+
+
+_HOLD_LIMITERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _hold_limiter() -> anyio.CapacityLimiter:
+    """At most POOL_SIZE holds at once per worker: each holds a pooled connection for its whole hop,
+    so a burst never opens overflow connections (each one a new server process, opened and closed
+    per request) and the rest wait their turn without a thread."""
+    loop = asyncio.get_running_loop()
+    limiter = _HOLD_LIMITERS.get(loop)
+    if limiter is None:
+        limiter = _HOLD_LIMITERS[loop] = anyio.CapacityLimiter(POOL_SIZE)
+    return limiter
 
 
 def _hold(*, token: str | None, body: bytes, idempotency_key: str | None) -> BookingOut:
