@@ -13,13 +13,23 @@ from sqlmodel import col, func, select
 import paytime_app.services.job_handlers  # noqa: F401  registers every job kind run_due_jobs may meet
 from paytime_app.db import in_transaction, unit_of_work
 from paytime_app.errors import DomainError
-from paytime_app.models.bookings import Booking, BookingRefund, BookingStatus, Ticket, TicketStatus
+from paytime_app.models.audit import AuditLogEntry
+from paytime_app.models.bookings import (
+    Booking,
+    BookingItem,
+    BookingRefund,
+    BookingStatus,
+    CouponRedemption,
+    Ticket,
+    TicketStatus,
+)
 from paytime_app.models.events import Coupon, Event, TicketType
 from paytime_app.models.jobs import Job
 from paytime_app.models.payments import Payment, PaymentPurpose, PaymentStatus
 from paytime_app.models.sessions import SessionKind
 from paytime_app.models.users import Role, User
 from paytime_app.money import Currency
+from paytime_app.services import bookings as bookings_service
 from paytime_app.services import payments
 from paytime_app.services.bookings import (
     EXPIRE_HOLD_JOB,
@@ -325,6 +335,37 @@ def test_price_tier_for_the_first_n_then_base_price(organizer, buyer, clock):
     assert early.total_minor == 600_000
     later = book(person("ben@example.com"), event, ticket_type, 1)
     assert later.total_minor == PRICE
+
+
+def test_a_tier_filled_between_the_read_and_the_lock_reprices_every_row(organizer, buyer, clock, monkeypatch):
+    # The race itself is rare; here the count under the lock (the only call that passes `taken`) says
+    # the early-bird tier is gone, as another buyer's commit between the read and the lock would.
+    tiers = [{"label": "Early bird", "price_minor": 300_000, "first_n": 50}]
+    event, ticket_type = new_event(organizer, price_tiers=tiers)
+    in_transaction(
+        create_coupon, actor=organizer, event_id=event.id, code="HALF", kind="percent", value=5000, max_redemptions=5
+    )
+    read_price = bookings_service.price_in_force
+    monkeypatch.setattr(
+        bookings_service,
+        "price_in_force",
+        lambda t, now=None, *, taken=None: (PRICE, "") if taken is not None else read_price(t, now),
+    )
+    booking = book(buyer, event, ticket_type, 2, coupon_code="HALF")
+    assert (booking.subtotal_minor, booking.discount_minor, booking.total_minor) == (2 * PRICE, PRICE, PRICE)
+    with unit_of_work() as session:
+        stored = session.get(Booking, booking.id)
+        assert (stored.subtotal_minor, stored.total_minor, stored.fee_minor) == (
+            2 * PRICE,
+            PRICE,
+            PRICE * FEE_BPS // 10_000,
+        )
+        items = session.exec(select(BookingItem).where(BookingItem.booking_id == booking.id)).all()
+        assert [(item.unit_price_minor, item.tier_label) for item in items] == [(PRICE, "")]
+        redemption = session.exec(select(CouponRedemption).where(CouponRedemption.booking_id == booking.id)).one()
+        assert redemption.discount_minor == PRICE
+        audit = session.exec(select(AuditLogEntry).where(AuditLogEntry.action == "booking.held")).one()
+        assert audit.data["total_minor"] == PRICE
 
 
 def test_price_tier_until_a_date(organizer, buyer, clock):
