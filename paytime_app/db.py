@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+import psycopg
 from sqlalchemy import Engine, Table, create_engine, event, inspect, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -129,6 +130,31 @@ def in_transaction(service: Callable[..., T], /, **kwargs: Any) -> T:
     """Run one service call in its own transaction."""
     with unit_of_work() as session:
         return service(session=session, **kwargs)
+
+
+@contextlib.contextmanager
+def ahead_of_transaction(session: Session) -> Iterator[Any]:
+    """The session's DBAPI connection; while the session's transaction has sent nothing yet
+    (PostgreSQL), each statement run in this block commits on its own, before that transaction.
+
+    For one read that decides whether there is any work at all (a refused buyer, a bad token): one
+    round trip instead of BEGIN, the read and ROLLBACK. It also keeps the connection's prepared
+    statements: psycopg forgets them all at every ROLLBACK (and deallocates them in one more round
+    trip), so a refusal rolled back made the next request parse and plan everything again.
+    Statements after the block run in the session's transaction as usual.
+    """
+    driver = session.connection().connection.driver_connection
+    alone = (
+        session.get_bind().dialect.name == "postgresql"
+        and driver.info.transaction_status == psycopg.pq.TransactionStatus.IDLE  # type: ignore[union-attr]
+    )
+    if alone:
+        driver.autocommit = True  # type: ignore[union-attr]
+    try:
+        yield driver
+    finally:
+        if alone:
+            driver.autocommit = False  # type: ignore[union-attr]
 
 
 def is_postgresql(session: Session) -> bool:

@@ -7,7 +7,14 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 from sqlmodel import select
 
-from paytime_app.db import DatabaseUnavailable, build_engine, check_database, unit_of_work
+from paytime_app.db import (
+    DatabaseUnavailable,
+    ahead_of_transaction,
+    build_engine,
+    check_database,
+    unit_of_work,
+    use_engine,
+)
 from paytime_app.models.users import User
 
 
@@ -78,3 +85,45 @@ def test_a_pooled_connection_the_server_ended_is_replaced_at_checkout(postgres_e
     finally:
         pooled.dispose()
         admin.dispose()
+
+
+def test_a_read_ahead_of_the_transaction_commits_alone_and_the_rest_still_rolls_back(engine):
+    with pytest.raises(RuntimeError), unit_of_work() as session:
+        with ahead_of_transaction(session) as driver:
+            cursor = driver.cursor()
+            cursor.execute("SELECT count(*) FROM user_account")
+            assert cursor.fetchone()[0] == 0
+        if engine.dialect.name == "postgresql":
+            assert driver.autocommit is False  # the session's transaction is a transaction again
+        session.add(User(email="ada@example.com", display_name="Ada"))
+        session.flush()
+        raise RuntimeError("refused after the write")
+    with unit_of_work() as session:
+        assert session.exec(select(User)).all() == []
+
+
+@pytest.mark.parametrize("ahead", [True, False], ids=["read_ahead", "negative_control"])
+def test_refusals_read_ahead_of_their_transaction_keep_the_prepared_statements(postgres_engine, ahead):
+    """psycopg forgets every prepared statement of a connection at ROLLBACK: a refusal read in its
+    transaction cost the next requests on that connection their plans; read ahead, it costs nothing."""
+    single = build_engine(postgres_engine.url.render_as_string(hide_password=False), pool_size=1, max_overflow=0)
+    use_engine(single)
+    try:
+        for _ in range(8):  # psycopg prepares a statement on its fifth run
+            with pytest.raises(RuntimeError), unit_of_work() as session:
+                if ahead:
+                    with ahead_of_transaction(session) as driver:
+                        driver.execute("SELECT 1 WHERE %s::int > 0", (1,)).fetchone()
+                else:
+                    session.connection().connection.driver_connection.execute(
+                        "SELECT 1 WHERE %s::int > 0", (1,)
+                    ).fetchone()
+                raise RuntimeError("refused")
+        with unit_of_work() as session:
+            prepared = session.connection().execute(
+                text("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE 'SELECT 1 WHERE%'")
+            )
+            assert prepared.scalar_one() == (1 if ahead else 0)
+    finally:
+        use_engine(None)
+        single.dispose()

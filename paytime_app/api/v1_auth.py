@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
-from sqlmodel import Session
 
 from paytime_app.api.web_auth import client_info
-from paytime_app.db import POOL_SIZE, in_transaction, unit_of_work
+from paytime_app.db import in_transaction
 from paytime_app.models.sessions import SessionKind
 from paytime_app.models.users import User
 from paytime_app.services.accounts import confirm_api_device, register_account, sign_in_for_api
@@ -42,29 +39,6 @@ def _authenticated_token(credentials: BearerToken) -> str:
 
 # Services re-check the token in their own transaction; this dependency makes refusals come first.
 AccessToken = Annotated[str, Depends(_authenticated_token)]
-
-
-@dataclass(frozen=True)
-class SignedIn:
-    session: Session
-    user: User
-
-
-def _signed_in(credentials: BearerToken) -> Iterator[SignedIn]:
-    """One transaction around the route: the token is checked first (before the body is looked at),
-    then the route's services run as that user in the same transaction, committed before the answer
-    is sent (or rolled back by a refusal). For hot routes: one check and one transaction, not two."""
-    token = credentials.credentials if credentials else None
-    with unit_of_work() as session:
-        user, _record = authenticate_token(session=session, token=token, kind=SessionKind.API)
-        yield SignedIn(session=session, user=user)
-
-
-# A request here holds its connection across thread hops (check, route, commit). Were every pooled
-# connection held so while the threads that would finish those requests wait for a connection,
-# nothing would move until the pool's timeout: at most POOL_SIZE such requests at once per process
-# (waiting for a turn takes no thread); the overflow stays free for everything else.
-SignedInUnitOfWork = Annotated[SignedIn, Depends(_signed_in, scope="function", max_concurrency=POOL_SIZE)]
 
 
 class RegisterRequest(BaseModel):

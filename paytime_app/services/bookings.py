@@ -49,6 +49,7 @@ Cancelled tickets are revoked (status cancelled) and their seats return to sale.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import logging
 import secrets
@@ -58,13 +59,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, text, union_all, update
+from sqlalchemy import and_, bindparam, func, inspect, or_, text, union_all, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import make_transient_to_detached
-from sqlmodel import Session, col, select
+from sqlmodel import Session, SQLModel, col, select
 
 from paytime_app.bus import publish_after_commit
-from paytime_app.db import for_update, insert_unless_duplicate, is_postgresql, unit_of_work
+from paytime_app.db import ahead_of_transaction, for_update, insert_unless_duplicate, is_postgresql, unit_of_work
 from paytime_app.errors import Conflict, DomainError, NotFound, ValidationFailed
+from paytime_app.models.audit import AuditLogEntry
 from paytime_app.models.base import utcnow
 from paytime_app.models.bookings import (
     Booking,
@@ -78,6 +81,7 @@ from paytime_app.models.bookings import (
     TicketStatus,
 )
 from paytime_app.models.events import Coupon, CouponKind, Event, EventStatus, TicketType
+from paytime_app.models.jobs import Job
 from paytime_app.models.payments import Payment, PaymentPurpose, PaymentRefund, PaymentStatus, RefundStatus
 from paytime_app.models.sessions import SessionKind
 from paytime_app.models.users import User
@@ -117,6 +121,7 @@ MAX_TYPES_PER_BOOKING = 10
 MAX_QUANTITY = 20
 SWEEP_BATCH = 200
 _CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_POSTGRESQL = postgresql.dialect()
 
 
 class SoldOut(Conflict):
@@ -204,6 +209,11 @@ def create_booking(
     """
     now = now or utcnow()
     wanted = _checked_items(items)
+    if is_postgresql(session) and _refused_at_a_glance(
+        session, actor_id=actor.id, idempotency_key=idempotency_key, event_id=event_id, wanted=wanted, now=now
+    ):
+        # A drop's losers leave after one lean read, without any lock or ORM object: the UPDATE decides winners.
+        raise SoldOut()
     names = {
         type_id: [str(name).strip()[:120] for name in list(people)[:MAX_QUANTITY]]
         for type_id, people in (attendees or {}).items()
@@ -238,6 +248,70 @@ def create_booking(
     coupon = _usable_coupon(session=session, actor=actor, event=event, code=code, now=now) if code else None
     # Priced from the counters as read; checked again once the seat rows are locked.
     priced = {type_id: price_in_force(look.types[type_id], now) for type_id in wanted}
+    hold = _new_hold(
+        session,
+        actor=actor,
+        event=event,
+        wanted=wanted,
+        priced=priced,
+        coupon=coupon,
+        names=names,
+        group_ticket=group_ticket,
+        idempotency_key=idempotency_key,
+        fingerprint=fingerprint,
+        now=now,
+    )
+    taken = _store_hold(session, hold, wanted=wanted, now=now)
+    if taken is None:
+        # A concurrent request with the same key wrote its booking first; this one wrote nothing.
+        winner = _by_key(session, actor.id, idempotency_key)
+        assert winner is not None
+        if winner.request_hash != fingerprint:
+            raise BookingIdempotencyMismatch()
+        return winner
+    booking = hold.booking
+    repriced = {
+        type_id: price_in_force(look.types[type_id], now, taken=taken[type_id] - quantity)
+        for type_id, quantity in wanted.items()
+    }
+    if repriced != priced:
+        # A "first N" tier filled up between the read and the lock: the locked count sets the price.
+        _reprice(session, hold, event=event, wanted=wanted, repriced=repriced, coupon=coupon)
+    if coupon is not None:
+        _take_redemption(session, coupon.id)
+    _changed(session, booking)
+    return booking
+
+
+@dataclass(frozen=True)
+class _NewHold:
+    """The rows a hold writes, built before anything is locked."""
+
+    booking: Booking
+    items: dict[uuid.UUID, BookingItem]
+    redemption: CouponRedemption | None
+    job: Job
+    audit: AuditLogEntry
+
+    def rows(self) -> list[Any]:
+        """Everything but the booking, in the order written (each refers only to rows before it)."""
+        return [*self.items.values(), *([self.redemption] if self.redemption else []), self.job, self.audit]
+
+
+def _new_hold(
+    session: Session,
+    *,
+    actor: User,
+    event: Event,
+    wanted: dict[uuid.UUID, int],
+    priced: dict[uuid.UUID, tuple[int, str]],
+    coupon: Coupon | None,
+    names: dict[uuid.UUID, list[str]],
+    group_ticket: bool,
+    idempotency_key: str,
+    fingerprint: str,
+    now: datetime,
+) -> _NewHold:
     booking = Booking(
         reference=human_reference("BK", 8),
         event_id=event.id,
@@ -252,39 +326,7 @@ def create_booking(
         request_hash=fingerprint,
     )
     _set_amounts(booking, event, wanted, priced, coupon)
-    # One INSERT that steps aside for a concurrent request with the same key (it waits for that
-    # transaction, then returns its booking): no savepoint to recover from a unique violation.
-    if not insert_unless_duplicate(session, booking, unique_on=["user_id", "idempotency_key"]):
-        winner = _by_key(session, actor.id, idempotency_key)
-        assert winner is not None
-        if winner.request_hash != fingerprint:
-            raise BookingIdempotencyMismatch()
-        return winner
-    make_transient_to_detached(booking)
-    session.add(booking)
-    booking_items = {
-        type_id: BookingItem(
-            booking_id=booking.id,
-            ticket_type_id=type_id,
-            quantity=quantity,
-            unit_price_minor=priced[type_id][0],
-            tier_label=priced[type_id][1],
-            attendee_names=names.get(type_id, []),
-        )
-        for type_id, quantity in wanted.items()
-    }
-    session.add_all(booking_items.values())
-    redemption = None
-    if coupon is not None:
-        redemption = CouponRedemption(
-            coupon_id=coupon.id, booking_id=booking.id, user_id=actor.id, discount_minor=booking.discount_minor
-        )
-        session.add(redemption)
     assert booking.expires_at is not None
-    # A new booking's id is fresh, so its expiry job needs no dedupe key (and no savepoint).
-    enqueue_job(
-        session=session, kind=EXPIRE_HOLD_JOB, payload={"booking_id": str(booking.id)}, run_at=booking.expires_at
-    )
     audit = record_audit(
         session=session,
         action="booking.held",
@@ -293,27 +335,76 @@ def create_booking(
         target_id=booking.id,
         data={"items": {str(k): v for k, v in wanted.items()}, "total_minor": booking.total_minor},
     )
+    session.expunge(audit)  # written with the hold's other rows, by _store_hold
+    return _NewHold(
+        booking=booking,
+        items={
+            type_id: BookingItem(
+                booking_id=booking.id,
+                ticket_type_id=type_id,
+                quantity=quantity,
+                unit_price_minor=priced[type_id][0],
+                tier_label=priced[type_id][1],
+                attendee_names=names.get(type_id, []),
+            )
+            for type_id, quantity in wanted.items()
+        },
+        redemption=CouponRedemption(
+            coupon_id=coupon.id, booking_id=booking.id, user_id=actor.id, discount_minor=booking.discount_minor
+        )
+        if coupon is not None
+        else None,
+        # This module's own job kind (registered below); a new booking's id is fresh, so no dedupe key.
+        job=Job(kind=EXPIRE_HOLD_JOB, payload={"booking_id": str(booking.id)}, run_at=booking.expires_at),
+        audit=audit,
+    )
+
+
+def _reprice(
+    session: Session,
+    hold: _NewHold,
+    *,
+    event: Event,
+    wanted: dict[uuid.UUID, int],
+    repriced: dict[uuid.UUID, tuple[int, str]],
+    coupon: Coupon | None,
+) -> None:
+    for row in hold.rows():
+        if row is not hold.job and inspect(row).transient:  # written by the hold's statement
+            make_transient_to_detached(row)
+            session.add(row)
+    _set_amounts(hold.booking, event, wanted, repriced, coupon)
+    for type_id, item in hold.items.items():
+        item.unit_price_minor, item.tier_label = repriced[type_id]
+    if hold.redemption is not None:
+        hold.redemption.discount_minor = hold.booking.discount_minor
+    hold.audit.data = {**hold.audit.data, "total_minor": hold.booking.total_minor}
     session.flush()
-    # Seats last: from here to the commit the event and type rows are locked, so only the seat
-    # UPDATEs (and the coupon's) run while other buyers wait.
-    taken = _take_seats_freeing_expired(session, event.id, wanted, now)
-    repriced = {
-        type_id: price_in_force(look.types[type_id], now, taken=taken[type_id] - quantity)
-        for type_id, quantity in wanted.items()
-    }
-    if repriced != priced:
-        # A "first N" tier filled up between the read and the lock: the locked count sets the price.
-        _set_amounts(booking, event, wanted, repriced, coupon)
-        for type_id, item in booking_items.items():
-            item.unit_price_minor, item.tier_label = repriced[type_id]
-        if redemption is not None:
-            redemption.discount_minor = booking.discount_minor
-        audit.data = {**audit.data, "total_minor": booking.total_minor}
-        session.flush()
-    if coupon is not None:
-        _take_redemption(session, coupon.id)
-    _changed(session, booking)
-    return booking
+
+
+def _store_hold(
+    session: Session, hold: _NewHold, *, wanted: dict[uuid.UUID, int], now: datetime
+) -> dict[uuid.UUID, int] | None:
+    """Write the hold and take its seats; each type's seats taken (sold + held) once ours are
+    counted, or None if a concurrent request with the same key wrote its booking first (then
+    nothing of this one is written). Raises SoldOut."""
+    booking = hold.booking
+    if is_postgresql(session):
+        taken = _write_hold(session, hold, wanted=wanted, now=now)
+        if taken is not None:
+            make_transient_to_detached(booking)
+            session.add(booking)
+        return taken
+    # One INSERT that steps aside for a concurrent request with the same key (it waits for that
+    # transaction, then returns its booking): no savepoint to recover from a unique violation.
+    if not insert_unless_duplicate(session, booking, unique_on=["user_id", "idempotency_key"]):
+        return None
+    make_transient_to_detached(booking)
+    session.add(booking)
+    session.add_all(hold.rows())
+    session.flush()
+    # Seats last: from here to the commit the event and type rows are locked.
+    return _take_seats_freeing_expired(session, booking.event_id, wanted, now)
 
 
 @dataclass(frozen=True)
@@ -338,6 +429,57 @@ class _FirstLook:
         ):
             return False
         return not self.expired_holds
+
+
+# PostgreSQL, sent straight through the driver (prepared by psycopg after a few uses): in a drop,
+# nine buyers in ten are refused, so the refusal costs one statement and no ORM work. True only
+# when the key made no booking yet and `_FirstLook.visibly_sold_out` would say the same: the event
+# is published, every wanted type is one of its visible types, the counters leave too few seats,
+# and no hold of the event has expired unswept (a sweep could free seats).
+_AT_A_GLANCE = """
+SELECT e.status = 'published'
+   AND NOT EXISTS (SELECT FROM booking WHERE user_id = %(actor_id)s AND idempotency_key = %(key)s)
+   AND NOT EXISTS (
+       SELECT FROM booking
+        WHERE event_id = e.id AND status = 'held' AND expires_at <= %(now)s)
+   AND (SELECT count(*) FROM ticket_type
+         WHERE id = ANY(%(type_ids)s::uuid[]) AND event_id = e.id AND coalesce(unlock_code, '') = '') = %(types)s
+   AND (e.capacity - e.sold - e.held < %(total)s
+        OR EXISTS (
+            SELECT FROM ticket_type t JOIN unnest(%(type_ids)s::uuid[], %(quantities)s::int[]) AS w(id, quantity)
+                   ON t.id = w.id
+             WHERE t.capacity - t.sold - t.held < w.quantity))
+  FROM event e
+ WHERE e.id = %(event_id)s
+"""
+
+
+def _refused_at_a_glance(
+    session: Session,
+    *,
+    actor_id: uuid.UUID,
+    idempotency_key: str,
+    event_id: uuid.UUID,
+    wanted: dict[uuid.UUID, int],
+    now: datetime,
+) -> bool:
+    """Whether one lean read already shows the request would be refused as sold out (PostgreSQL)."""
+    with ahead_of_transaction(session) as driver:
+        row = driver.execute(
+            _AT_A_GLANCE,
+            {
+                "actor_id": actor_id,
+                "key": idempotency_key,
+                "event_id": event_id,
+                "now": now,
+                # Array literals: psycopg dumps a string far more cheaply than a list of UUIDs.
+                "type_ids": "{" + ",".join(map(str, wanted)) + "}",
+                "quantities": "{" + ",".join(map(str, wanted.values())) + "}",
+                "types": len(wanted),
+                "total": sum(wanted.values()),
+            },
+        ).fetchone()
+    return bool(row and row[0])
 
 
 # Built once: building this statement cost about as much Python time as running it, and every
@@ -443,6 +585,98 @@ def _take_seats_freeing_expired(
         if not expire_holds(session=session, event_id=event_id, now=now):
             raise
         return _take_seats(session, event_id, wanted, from_held=False)
+
+
+def _write_hold(
+    session: Session, hold: _NewHold, *, wanted: dict[uuid.UUID, int], now: datetime
+) -> dict[uuid.UUID, int] | None:
+    """PostgreSQL: take the seats and write the booking and the hold's other rows in one statement,
+    the rows only if every seat was taken (what `_store_hold` returns; raises SoldOut).
+
+    The rows' foreign-key checks lock the event and type rows FOR KEY SHARE. Written before the
+    seats, by every buyer at once, those locks turned the hot rows' lockers into multixacts that
+    every later read of the rows had to look up (the drop's refusals spent most of their database
+    time there); written after the seat UPDATEs in the same statement, they fall on rows this
+    transaction already holds, and one round trip does it all.
+    """
+    booking = hold.booking
+    event_id = booking.event_id
+    total = sum(wanted.values())
+    for attempt in range(2):
+        event_taken, taken, written = _hold_in_one_statement(session, hold, wanted)
+        if written:
+            return taken
+        if len(taken) == len(wanted):
+            # The seats were free, but this key's booking was written meanwhile: give them back.
+            _release_seats(session, event_id, wanted, held=True)
+            return None
+        if event_taken:
+            _release_seats(session, event_id, {t: wanted[t] for t in taken}, held=True, event_total=total)
+        # Seats may be tied up in holds that expired but were not swept yet: free them, try once more.
+        if attempt or not expire_holds(session=session, event_id=event_id, now=now):
+            break
+    if _by_key(session, booking.user_id, booking.idempotency_key) is not None:
+        return None  # a concurrent request with this key took the last seats: it answers for this one
+    missing = sorted(set(wanted) - set(taken))
+    raise SoldOut(ticket_type_id=str(missing[0])) if event_taken else SoldOut()
+
+
+def _hold_in_one_statement(
+    session: Session, hold: _NewHold, wanted: dict[uuid.UUID, int]
+) -> tuple[bool, dict[uuid.UUID, int], bool]:
+    """Run the hold's statement: (event row taken, seats taken per type, booking and rows written)."""
+    rows = hold.rows()
+    statement = _hold_statement(len(wanted), tuple(type(row).__table__.name for row in rows))
+    params = _seat_parameters(hold.booking.event_id, wanted)
+    for prefix, row in [("b", hold.booking), *((f"r{index}", row) for index, row in enumerate(rows))]:
+        for name, value in _column_values(row).items():
+            params[f"{prefix}_{name}"] = value
+    event_taken, taken, written = False, {}, False
+    for type_id, count in session.connection().execute(statement, params).all():
+        if type_id is not None:
+            taken[type_id] = count
+        elif count == -1:
+            written = True
+        else:
+            event_taken = count == 1
+    return event_taken, taken, written
+
+
+def _column_values(row: Any) -> dict[str, Any]:
+    mapper = inspect(row).mapper
+    return {attribute.columns[0].name: getattr(row, attribute.key) for attribute in mapper.column_attrs}
+
+
+@functools.cache
+def _hold_statement(type_count: int, row_tables: tuple[str, ...]) -> Any:
+    """The seat UPDATEs of `_seat_updates`, then the booking (unless its key is taken) and the rows
+    of `row_tables`, each only if what comes before it was written. Built once per shape."""
+    parts, last = _seat_updates(type_count, "held")
+    tables = SQLModel.metadata.tables
+    binds = []
+
+    def insert(name: str, table_name: str, prefix: str, condition: str, tail: str = "") -> None:
+        table = tables[table_name]
+        columns = list(table.columns)
+        values = ", ".join(
+            f"CAST(:{prefix}_{column.name} AS {column.type.compile(dialect=_POSTGRESQL)})" for column in columns
+        )
+        names = ", ".join(column.name for column in columns)
+        parts.append(
+            f"{name} AS (INSERT INTO {table_name} ({names}) SELECT {values}"  # noqa: S608  names made here
+            f" WHERE EXISTS (SELECT FROM {condition}){tail})"
+        )
+        binds.extend(bindparam(f"{prefix}_{column.name}", type_=column.type) for column in columns)
+
+    insert("b", "booking", "b", last, " ON CONFLICT (user_id, idempotency_key) DO NOTHING RETURNING id")
+    for index, table_name in enumerate(row_tables):
+        insert(f"r{index}", table_name, f"r{index}", "b")
+    outcome = " UNION ALL ".join(
+        ["SELECT NULL::uuid, count(*)::int FROM e"]
+        + [f"SELECT * FROM t{index}" for index in range(type_count)]  # noqa: S608  names made here
+        + ["SELECT NULL::uuid, -1 FROM b"]
+    )
+    return text(f"WITH {', '.join(parts)} {outcome}").bindparams(*binds)
 
 
 def set_attendee_names(
@@ -1255,25 +1489,38 @@ def _take_seats_in_one_statement(
     (its other threads, its GIL) as well as for the network; here the only one left is the commit.
     Each UPDATE runs only if the one before it changed its row (the EXISTS), which also keeps the
     lock order: event, then types by id."""
+    parts, _last = _seat_updates(len(counts), column)
+    outcome = " UNION ALL ".join(
+        ["SELECT NULL::uuid, count(*)::int FROM e"] + [f"SELECT * FROM t{index}" for index in range(len(counts))]  # noqa: S608  names made here
+    )
+    params = _seat_parameters(event_id, counts)
+    rows = session.connection().execute(text(f"WITH {', '.join(parts)} {outcome}"), params).all()
+    event_taken = any(type_id is None and taken == 1 for type_id, taken in rows)
+    return event_taken, {type_id: taken for type_id, taken in rows if type_id is not None}
+
+
+def _seat_updates(type_count: int, column: str) -> tuple[list[str], str]:
+    """The conditional seat UPDATEs as WITH parts (`e`, then `t0`, `t1`… for the types by id), each
+    run only if the one before it changed its row; and the name of the last one."""
     parts = [
         f"e AS (UPDATE event SET {column} = {column} + :total WHERE id = :event_id"  # noqa: S608  column is sold|held
         " AND (capacity IS NULL OR sold + held + :total <= capacity) RETURNING 1)"
     ]
-    params: dict[str, Any] = {"event_id": event_id, "total": sum(counts.values())}
     previous = "e"
-    for index, type_id in enumerate(sorted(counts)):
+    for index in range(type_count):
         parts.append(
             f"t{index} AS (UPDATE ticket_type SET {column} = {column} + :q{index} WHERE id = :t{index}"  # noqa: S608
             f" AND sold + held + :q{index} <= capacity AND EXISTS (SELECT FROM {previous}) RETURNING id, sold + held)"
         )
-        params[f"t{index}"], params[f"q{index}"] = type_id, counts[type_id]
         previous = f"t{index}"
-    outcome = " UNION ALL ".join(
-        ["SELECT NULL::uuid, count(*)::int FROM e"] + [f"SELECT * FROM t{index}" for index in range(len(counts))]  # noqa: S608  names made here
-    )
-    rows = session.connection().execute(text(f"WITH {', '.join(parts)} {outcome}"), params).all()
-    event_taken = any(type_id is None and taken == 1 for type_id, taken in rows)
-    return event_taken, {type_id: taken for type_id, taken in rows if type_id is not None}
+    return parts, previous
+
+
+def _seat_parameters(event_id: uuid.UUID, counts: dict[uuid.UUID, int]) -> dict[str, Any]:
+    params: dict[str, Any] = {"event_id": event_id, "total": sum(counts.values())}
+    for index, type_id in enumerate(sorted(counts)):
+        params[f"t{index}"], params[f"q{index}"] = type_id, counts[type_id]
+    return params
 
 
 def _take_seats_one_by_one(
@@ -1465,22 +1712,34 @@ def _customer_quantities(
     session: Session, user_id: uuid.UUID, type_ids: list[uuid.UUID], now: datetime
 ) -> dict[uuid.UUID, int]:
     """Tickets of each type the customer holds (unexpired) or owns (valid), in one query."""
+    rows = session.exec(  # type: ignore[call-overload]
+        _CUSTOMER_QUANTITIES, params={"user_id": user_id, "type_ids": type_ids, "now": now}
+    ).all()
+    return {type_id: int(quantity) for type_id, quantity in rows}
+
+
+def _customer_quantities_statement() -> Any:
     held = (
         select(col(BookingItem.ticket_type_id).label("type_id"), col(BookingItem.quantity).label("quantity"))
         .join(Booking, col(BookingItem.booking_id) == Booking.id)
         .where(
-            Booking.user_id == user_id,
-            col(BookingItem.ticket_type_id).in_(type_ids),
+            Booking.user_id == bindparam("user_id"),
+            col(BookingItem.ticket_type_id).in_(bindparam("type_ids", expanding=True)),
             Booking.status == BookingStatus.HELD,
-            col(Booking.expires_at) > now,
+            col(Booking.expires_at) > bindparam("now"),
         )
     )
     owned = select(col(Ticket.ticket_type_id), col(Ticket.admits)).where(
-        Ticket.holder_id == user_id, col(Ticket.ticket_type_id).in_(type_ids), Ticket.status == TicketStatus.VALID
+        Ticket.holder_id == bindparam("user_id"),
+        col(Ticket.ticket_type_id).in_(bindparam("type_ids", expanding=True)),
+        Ticket.status == TicketStatus.VALID,
     )
     mine = union_all(held, owned).subquery()
-    rows = session.exec(select(mine.c.type_id, func.sum(mine.c.quantity)).group_by(mine.c.type_id)).all()  # type: ignore[call-overload]
-    return {type_id: int(quantity) for type_id, quantity in rows}
+    return select(mine.c.type_id, func.sum(mine.c.quantity)).group_by(mine.c.type_id)
+
+
+# Built once, as _FIRST_LOOK: every buyer who gets past the first look runs it.
+_CUSTOMER_QUANTITIES = _customer_quantities_statement()
 
 
 def _by_key(session: Session, user_id: uuid.UUID, idempotency_key: str) -> Booking | None:

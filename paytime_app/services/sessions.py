@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlmodel import Session, col, or_, select
 
 from paytime_app.bus import publish_after_commit
@@ -104,6 +104,14 @@ def issue_api_tokens(*, session: Session, user: User, client: ClientInfo) -> Iss
     return IssuedSession(record=record, token=access, refresh_token=refresh)
 
 
+# Built once: building it cost about as much Python time as running it, on every request.
+_SESSION_AND_USER = (
+    select(UserSession, User)
+    .join(User, col(User.id) == UserSession.user_id)
+    .where(UserSession.token_hash == bindparam("token_hash"), UserSession.kind == bindparam("kind"))
+)
+
+
 def authenticate_token(*, session: Session, token: str | None, kind: SessionKind) -> tuple[User, UserSession]:
     """The user behind a browser cookie or API access token.
 
@@ -112,11 +120,7 @@ def authenticate_token(*, session: Session, token: str | None, kind: SessionKind
     if not token:
         raise SessionExpired("Please sign in.", code="authentication_required")
     # Session and user in one round trip: every authenticated request and page load starts here.
-    found = session.exec(
-        select(UserSession, User)
-        .join(User, col(User.id) == UserSession.user_id)
-        .where(UserSession.token_hash == digest_token(token), UserSession.kind == kind)
-    ).first()
+    found = session.exec(_SESSION_AND_USER, params={"token_hash": digest_token(token), "kind": kind}).first()
     now = utcnow()
     if found is None:
         raise SessionExpired()

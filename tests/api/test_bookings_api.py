@@ -154,6 +154,35 @@ def test_booking_refusals_are_4xx_with_stable_codes(client):
     assert client.post("/api/v1/bookings", headers=same_key, json=body).json()["id"] == first.json()["id"]
 
 
+def test_hold_request_checks_the_token_then_the_key_and_body(client):
+    organizer = person("org@example.com", Role.SELLER)
+    ada = person("ada@example.com")
+    event_id, type_id = published_event(client, organizer)
+    body = {"event_id": event_id, "items": [{"ticket_type_id": type_id, "quantity": 1}]}
+    stranger = client.post("/api/v1/bookings", headers={"Authorization": "Bearer nope"}, content=b"{not json")
+    assert (stranger.status_code, stranger.json()["code"]) == (401, "session_expired")
+    keyless = client.post("/api/v1/bookings", headers=ada, json=body)
+    assert (keyless.status_code, keyless.json()["code"]) == (422, "invalid_input")
+    assert keyless.json()["details"]["fields"] == [{"field": "Idempotency-Key", "message": "Field required"}]
+    short_key = client.post("/api/v1/bookings", headers={**ada, "Idempotency-Key": "short"}, json=body)
+    assert short_key.status_code == 422
+    not_json = client.post("/api/v1/bookings", headers={**ada, "Idempotency-Key": "key-12345"}, content=b"{")
+    assert (not_json.status_code, not_json.json()["code"]) == (422, "invalid_input")
+    no_items = client.post(
+        "/api/v1/bookings", headers={**ada, "Idempotency-Key": "key-12345"}, json={"event_id": event_id, "items": []}
+    )
+    assert no_items.json()["details"]["fields"][0]["field"] == "items"
+    held = client.post("/api/v1/bookings", headers={**ada, "Idempotency-Key": "key-12345"}, json=body)
+    assert held.status_code == 201, held.text
+    assert held.json()["items"] == [{"ticket_type_id": type_id, "quantity": 1, "unit_price": 250_000, "tier": ""}]
+    schema = client.get("/api/openapi.json").json()["paths"]["/api/v1/bookings"]["post"]
+    documented = schema["requestBody"]["content"]["application/json"]["schema"]
+    assert documented["title"] == "BookingRequest"
+    assert documented["properties"]["items"]["items"]["properties"]["quantity"]["maximum"] == 20
+    assert "$ref" not in str(documented)
+    assert [parameter["name"] for parameter in schema["parameters"]] == ["Idempotency-Key"]
+
+
 def test_provider_payment_returns_a_checkout(client):
     organizer = person("org@example.com", Role.SELLER)
     ada = person("ada@example.com")

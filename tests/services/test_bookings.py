@@ -13,14 +13,26 @@ from sqlmodel import col, func, select
 import paytime_app.services.job_handlers  # noqa: F401  registers every job kind run_due_jobs may meet
 from paytime_app.db import in_transaction, unit_of_work
 from paytime_app.errors import DomainError
-from paytime_app.models.bookings import Booking, BookingRefund, BookingStatus, Ticket, TicketStatus
+from paytime_app.models.audit import AuditLogEntry
+from paytime_app.models.bookings import (
+    Booking,
+    BookingItem,
+    BookingRefund,
+    BookingStatus,
+    CouponRedemption,
+    Ticket,
+    TicketStatus,
+)
 from paytime_app.models.events import Coupon, Event, TicketType
+from paytime_app.models.jobs import Job
 from paytime_app.models.payments import Payment, PaymentPurpose, PaymentStatus
 from paytime_app.models.sessions import SessionKind
 from paytime_app.models.users import Role, User
 from paytime_app.money import Currency
+from paytime_app.services import bookings as bookings_service
 from paytime_app.services import payments
 from paytime_app.services.bookings import (
+    EXPIRE_HOLD_JOB,
     FEES_ADDRESS,
     cancel_booking,
     create_booking,
@@ -233,6 +245,35 @@ def test_a_type_freed_only_by_an_unswept_expired_hold_is_taken_whole_on_the_retr
         assert session.get(Event, event.id).held == 3
 
 
+def test_a_retry_after_the_drop_sold_out_returns_the_held_booking(organizer, buyer, clock):
+    event, ticket_type = new_event(organizer, capacity=2)
+    first = book(buyer, event, ticket_type, 2, idempotency_key="drop-retry-1")
+    assert refusal(person("ben@example.com"), event, ticket_type, 1) == "sold_out"
+    # The refusal's first read looks for the key's booking too: a retry is answered, never refused.
+    assert book(buyer, event, ticket_type, 2, idempotency_key="drop-retry-1").id == first.id
+    assert refusal(buyer, event, ticket_type, 1, idempotency_key="drop-retry-1") == "idempotency_mismatch"
+    assert counters(ticket_type) == (0, 2)
+
+
+def test_sold_out_found_only_under_the_lock_writes_nothing(organizer, buyer, clock):
+    event, regular = new_event(organizer, capacity=1)
+    other = in_transaction(
+        save_ticket_type, actor=organizer, event_id=event.id, name="Other", price_minor=1, capacity=5
+    )
+    book(person("cy@example.com"), event, other, 1)
+    clock.shift(timedelta(minutes=16))  # Cy's hold has expired unswept: the first read cannot refuse anyone
+    ben = book(person("ben@example.com"), event, regular, 1)
+    # Decided by the seat UPDATE, then again after sweeping Cy's hold; the refusal rolls it all back.
+    assert refusal(buyer, event, regular, 1) == "sold_out"
+    assert counters(regular) == (0, 1)
+    assert counters(other) == (0, 1)
+    with unit_of_work() as session:
+        assert session.get(Event, event.id).held == 2
+        assert session.exec(select(Booking.id).where(Booking.user_id == buyer.id)).all() == []
+        assert session.exec(select(func.count()).select_from(Job).where(Job.kind == EXPIRE_HOLD_JOB)).one() == 2
+    assert reload(ben).status == BookingStatus.HELD
+
+
 def test_shared_event_capacity_caps_all_types(organizer, buyer, clock):
     event, regular = new_event(organizer, capacity=10, event_capacity=3)
     vip = in_transaction(
@@ -294,6 +335,37 @@ def test_price_tier_for_the_first_n_then_base_price(organizer, buyer, clock):
     assert early.total_minor == 600_000
     later = book(person("ben@example.com"), event, ticket_type, 1)
     assert later.total_minor == PRICE
+
+
+def test_a_tier_filled_between_the_read_and_the_lock_reprices_every_row(organizer, buyer, clock, monkeypatch):
+    # The race itself is rare; here the count under the lock (the only call that passes `taken`) says
+    # the early-bird tier is gone, as another buyer's commit between the read and the lock would.
+    tiers = [{"label": "Early bird", "price_minor": 300_000, "first_n": 50}]
+    event, ticket_type = new_event(organizer, price_tiers=tiers)
+    in_transaction(
+        create_coupon, actor=organizer, event_id=event.id, code="HALF", kind="percent", value=5000, max_redemptions=5
+    )
+    read_price = bookings_service.price_in_force
+    monkeypatch.setattr(
+        bookings_service,
+        "price_in_force",
+        lambda t, now=None, *, taken=None: (PRICE, "") if taken is not None else read_price(t, now),
+    )
+    booking = book(buyer, event, ticket_type, 2, coupon_code="HALF")
+    assert (booking.subtotal_minor, booking.discount_minor, booking.total_minor) == (2 * PRICE, PRICE, PRICE)
+    with unit_of_work() as session:
+        stored = session.get(Booking, booking.id)
+        assert (stored.subtotal_minor, stored.total_minor, stored.fee_minor) == (
+            2 * PRICE,
+            PRICE,
+            PRICE * FEE_BPS // 10_000,
+        )
+        items = session.exec(select(BookingItem).where(BookingItem.booking_id == booking.id)).all()
+        assert [(item.unit_price_minor, item.tier_label) for item in items] == [(PRICE, "")]
+        redemption = session.exec(select(CouponRedemption).where(CouponRedemption.booking_id == booking.id)).one()
+        assert redemption.discount_minor == PRICE
+        audit = session.exec(select(AuditLogEntry).where(AuditLogEntry.action == "booking.held")).one()
+        assert audit.data["total_minor"] == PRICE
 
 
 def test_price_tier_until_a_date(organizer, buyer, clock):
@@ -748,6 +820,16 @@ def test_20_bursts_of_60_buyers_for_5_seats_each_sell_exactly_5(engine, organize
         assert outcomes.count(BookingStatus.HELD) == 5, f"burst {burst}: {outcomes}"
         assert outcomes.count("sold_out") == 55
         assert counters(ticket_type) == (0, 5)
+
+
+def test_concurrent_requests_with_one_key_hold_the_seats_once(engine, organizer, buyer):
+    require_postgresql(engine)
+    event, ticket_type = new_event(organizer, capacity=100, price_minor=0)
+    outcomes = run_at_once(12, lambda: book(buyer, event, ticket_type, 2, idempotency_key="one-key").id)
+    assert len(set(outcomes)) == 1, outcomes
+    assert counters(ticket_type) == (0, 2)
+    with unit_of_work() as session:
+        assert session.get(Event, event.id).held == 2
 
 
 def test_coupon_with_5_redemptions_under_50_concurrent_uses(engine, organizer):
