@@ -4,7 +4,8 @@ Each transfer is `in_transaction(transfer, ...)`, as a route or a job runs it: i
 transaction, a unique idempotency key, and one call of the `ledger_write` function (two locked and
 checked balances, one transaction row, two entries, the deferred balance triggers at commit).
 Sixteen threads, split over one worker process per core as the app's workers are (each process with
-its own engine), run for a fixed time (bounded by a count) over
+its own engine), run for a fixed time (bounded by a count), timed from the moment every process has
+started and connected, over
 (a) 1,000 funded wallets, random pairs, and (b) 10 hot wallets, where every transfer waits for
 row locks. The physical limit is pgbench's built-in TPC-B-like script (also three UPDATEs, one
 INSERT and a SELECT per transaction) on the same server with the same client count, measured in the
@@ -37,6 +38,7 @@ import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor
 from itertools import count
+from typing import Any
 
 import psycopg
 from alembic import command
@@ -52,12 +54,12 @@ from paytime_app.services.ledger import InsufficientFunds, Posting, find_ledger_
 from paytime_app.services.wallets import WalletKind, wallet_address
 
 ADMIN_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-BENCH_DB = "paytime_bench_ledger"
-PGBENCH_DB = "paytime_bench_pgbench"
+# Several people benchmarking on one server: BENCH_DB_PREFIX keeps their databases apart.
+BENCH_DB = os.environ.get("BENCH_DB_PREFIX", "paytime") + "_bench_ledger"
+PGBENCH_DB = os.environ.get("BENCH_DB_PREFIX", "paytime") + "_bench_pgbench"
 CONCURRENCY = 16
 # The app runs one worker process per core; so does the benchmark (16 threads in all).
 PROCESSES = max(2, min(os.cpu_count() or 2, 8))
-STARTUP_SECONDS = 5.0
 DURATION_SECONDS = 15.0
 MAX_TRANSFERS = 40_000  # a bound in case the machine is far faster than expected
 FUNDING_MINOR = 1_000_000_000  # per wallet; transfers move 1..1,000 so refusals stay rare
@@ -116,20 +118,25 @@ def _percentile(sorted_ms: list[float], fraction: float) -> float:
     return sorted_ms[min(len(sorted_ms) - 1, round(fraction * (len(sorted_ms) - 1)))]
 
 
-def _transfer_loop(name: str, addresses: list[str], process: int, threads: int, start_at: float) -> dict:
-    """One worker process: `threads` threads sharing one engine, transferring until the deadline."""
+def _transfer_loop(name: str, addresses: list[str], process: int, threads: int, ready: Any) -> dict:
+    """One worker process: `threads` threads sharing one engine, transferring for DURATION_SECONDS
+    once every process has started and connected (`ready`, a barrier), however long that took."""
     engine = _engine(BENCH_DB, pool_size=threads)
     use_engine(engine)
+    warm = [engine.connect() for _ in range(threads)]
+    for connection in warm:
+        connection.close()
     keys = count()
     latencies: list[list[float]] = [[] for _ in range(threads)]
     refused = [0] * threads
     errors: list[BaseException] = []
-    deadline = start_at + DURATION_SECONDS
+    ready.wait()
+    started = time.time()
+    deadline = started + DURATION_SECONDS
 
     def worker(slot: int) -> None:
         rng = random.Random(f"{name}:{process}:{slot}")
         mine = latencies[slot]
-        time.sleep(max(0.0, start_at - time.time()))
         while time.time() < deadline:
             number = next(keys)
             if number >= MAX_TRANSFERS // PROCESSES:
@@ -166,19 +173,21 @@ def _transfer_loop(name: str, addresses: list[str], process: int, threads: int, 
         "latencies": [ms for per_thread in latencies for ms in per_thread],
         "refused": sum(refused),
         "cpu_seconds": time.process_time() - cpu_began,
+        "started": started,
         "finished": finished,
     }
 
 
 def _run_scenario(name: str, addresses: list[str]) -> dict[str, float | int]:
     threads = CONCURRENCY // PROCESSES
-    start_at = time.time() + STARTUP_SECONDS  # every process has imported and connected by then
-    with ProcessPoolExecutor(PROCESSES, mp_context=multiprocessing.get_context("spawn")) as pool:
+    spawn = multiprocessing.get_context("spawn")
+    with spawn.Manager() as manager, ProcessPoolExecutor(PROCESSES, mp_context=spawn) as pool:
+        ready = manager.Barrier(PROCESSES)
         futures = [
-            pool.submit(_transfer_loop, name, addresses, process, threads, start_at) for process in range(PROCESSES)
+            pool.submit(_transfer_loop, name, addresses, process, threads, ready) for process in range(PROCESSES)
         ]
         runs = [future.result() for future in futures]
-    elapsed = max(run["finished"] for run in runs) - start_at
+    elapsed = max(run["finished"] for run in runs) - min(run["started"] for run in runs)
     all_ms = sorted(ms for run in runs for ms in run["latencies"])
     refused = sum(run["refused"] for run in runs)
     done = len(all_ms) - refused

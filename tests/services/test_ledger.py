@@ -9,7 +9,7 @@ import psycopg
 import pytest
 import time_machine
 from sqlalchemy import Engine, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import func, select
 
 from paytime_app.db import in_transaction, unit_of_work
@@ -18,6 +18,7 @@ from paytime_app.models.base import utcnow
 from paytime_app.models.jobs import Job
 from paytime_app.models.ledger import HoldStatus, LedgerAccount, LedgerEntry, LedgerHold, LedgerTransaction
 from paytime_app.money import Currency
+from paytime_app.services import identifiers
 from paytime_app.services.jobs import run_due_jobs
 from paytime_app.services.ledger import (
     EXPIRE_HOLDS_JOB,
@@ -735,6 +736,45 @@ def test_accounts_allowed_below_zero_are_not_locked_by_a_movement_in_progress(en
     with unit_of_work() as session:
         cached = session.exec(select(LedgerAccount.balance_minor).where(LedgerAccount.address == "world")).one()
     assert cached == 0  # nothing is checked against it, so nothing is cached or locked
+
+
+def test_reference_collision_is_an_integrity_error(engine, monkeypatch):
+    """On PostgreSQL the write goes to the driver's cursor directly; a constraint it trips must
+    still reach callers as SQLAlchemy's IntegrityError, as from any other statement."""
+    monkeypatch.setattr(identifiers, "human_reference", lambda prefix, length: f"{prefix}-SAMEREFERENCE")
+    top_up(ADA, 1_000)
+    with pytest.raises(IntegrityError):
+        in_transaction(transfer, source=ADA, destination=BEN, amount_minor=300, currency=NGN, idempotency_key=key())
+    assert (balance(ADA), balance(BEN)) == (1_000, 0)
+
+
+def test_ledger_write_on_a_dead_connection_is_a_lost_connection_on_postgresql(engine):
+    """The write goes to the driver's cursor directly: its error must still reach callers as
+    SQLAlchemy's, with the connection invalidated, so `unit_of_work` reports a lost connection (the
+    retry signal) and the pool does not hand the dead connection out again."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("terminating a backend is PostgreSQL's")
+    top_up(ADA, 1_000)
+    admin_url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+    def transfer_after_the_server_hung_up(*, session):
+        pid = session.connection().connection.dbapi_connection.info.backend_pid
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            while admin.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone():
+                time.sleep(0.01)
+        return transfer(
+            session=session, source=ADA, destination=BEN, amount_minor=300, currency=NGN, idempotency_key=key()
+        )
+
+    with pytest.raises(DBAPIError) as caught:
+        in_transaction(transfer_after_the_server_hung_up)
+    assert caught.value.connection_invalidated
+    retried = in_transaction(
+        transfer, source=ADA, destination=BEN, amount_minor=300, currency=NGN, idempotency_key=key()
+    )
+    assert retried.kind == "transfer"
+    assert (balance(ADA), balance(BEN)) == (700, 300)
 
 
 def test_concurrent_transfers_between_hot_accounts_on_postgresql(engine):
