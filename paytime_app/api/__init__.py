@@ -78,6 +78,9 @@ def create_api() -> FastAPI:
     api.add_exception_handler(OperationalError, _database_unavailable)
     api.add_exception_handler(Exception, _unexpected)
     api.add_middleware(RequestIdMiddleware)
+    # Routes are matched in order, by trying each one's pattern (~2.5 µs a route here): webhooks, the
+    # busiest machine traffic, come first instead of paying for ~80 patterns before theirs.
+    api.include_router(webhooks.router)
     api.include_router(health.router)
     api.include_router(web_auth.router)
     api.include_router(v1_auth.router)
@@ -89,7 +92,6 @@ def create_api() -> FastAPI:
     api.include_router(v1_events.router)
     api.include_router(v1_bookings.router)
     api.include_router(v1_admin_payments.router)
-    api.include_router(webhooks.router)
     api.include_router(mailbox.router)
     api.include_router(media.router)
     return api
