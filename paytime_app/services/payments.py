@@ -33,8 +33,9 @@ from datetime import UTC, timedelta
 from typing import Any, Protocol
 
 import httpx
-from sqlalchemy import bindparam, delete, text
+from sqlalchemy import bindparam, delete, inspect, text
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, or_, select
 
 from paytime_app.bus import publish_after_commit
@@ -653,7 +654,7 @@ def _move(
     payment.refunded_minor += refunded_delta
     if target == PaymentStatus.FAILED:
         payment.failure_reason = (reason or "failed")[:200]
-    _write_change(session, change, [before, _total_row(payment, +1)])
+    _write_change(session, payment, change, [before, _total_row(payment, +1)])
     publish_after_commit(
         session, "payment.updated", user_id=str(payment.user_id), payment_id=str(payment.id), status=str(target)
     )
@@ -666,6 +667,16 @@ _CHANGE_COLUMNS = ("id", "created_at", "payment_id", "from_status", "to_status",
 _DAILY_TOTAL: Any = PaymentDailyTotal.__table__  # type: ignore[attr-defined]
 _STATUS_CHANGE: Any = PaymentStatusChange.__table__  # type: ignore[attr-defined]
 _PROVIDER_EVENT: Any = ProviderEvent.__table__  # type: ignore[attr-defined]
+_PAYMENT: Any = Payment.__table__  # type: ignore[attr-defined]
+# What a status change (and the report that caused it) sets on a payment.
+_MOVED_COLUMNS = (
+    "status",
+    "updated_at",
+    "refunded_minor",
+    "failure_reason",
+    "ledger_transaction_id",
+    "provider_reference",
+)
 
 
 def _total_row(payment: Payment, sign: int) -> dict[str, Any]:
@@ -715,11 +726,17 @@ def _totals_upsert(rows: int) -> Any:
 
 
 @functools.cache
-def _change_with_totals(rows: int) -> Any:
-    """PostgreSQL: a status change's timeline row and its day totals in one statement (one round trip)."""
-    change_sql, change_binds = _values_sql(_STATUS_CHANGE, _CHANGE_COLUMNS, rows=1, prefix="change_")
+def _change_with_totals(rows: int, payment_columns: tuple[str, ...]) -> Any:
+    """PostgreSQL: a status change in one statement (one round trip): the timeline row, the day totals
+    and, when `payment_columns` are given, the payment's UPDATE of those columns."""
+    change_sql, binds = _values_sql(_STATUS_CHANGE, _CHANGE_COLUMNS, rows=1, prefix="change_")
+    ctes = [f"status_change AS ({change_sql})"]
+    if payment_columns:
+        assignments = ", ".join(f"{name} = :payment_{name}" for name in payment_columns)
+        ctes.append(f"moved AS (UPDATE {_PAYMENT.name} SET {assignments} WHERE id = :payment_id)")  # noqa: S608
+        binds += [bindparam(f"payment_{name}", type_=_PAYMENT.c[name].type) for name in ("id", *payment_columns)]
     totals_sql, totals_binds = _totals_sql(rows)
-    return text(f"WITH status_change AS ({change_sql}) {totals_sql}").bindparams(*change_binds, *totals_binds)
+    return text(f"WITH {', '.join(ctes)} {totals_sql}").bindparams(*binds, *totals_binds)
 
 
 def _total_params(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -757,8 +774,9 @@ def _add_to_totals(session: Session, rows: list[dict[str, Any]]) -> None:
     connection.execute(_totals_upsert(params.pop("rows")), params)
 
 
-def _write_change(session: Session, change: dict[str, Any], totals: list[dict[str, Any]]) -> None:
-    """Write a status change's timeline row and add it to the day totals: one statement on PostgreSQL."""
+def _write_change(session: Session, payment: Payment, change: dict[str, Any], totals: list[dict[str, Any]]) -> None:
+    """Write a status change's timeline row and add it to the day totals; on PostgreSQL in one statement
+    that also UPDATEs the payment's changed columns (instead of a unit-of-work flush at commit)."""
     connection = session.connection()
     if connection.dialect.name != "postgresql":
         connection.execute(_STATUS_CHANGE.insert(), change)
@@ -766,7 +784,26 @@ def _write_change(session: Session, change: dict[str, Any], totals: list[dict[st
         return
     params = _total_params(totals)
     params.update({f"change_{name}_0": value for name, value in change.items()})
-    connection.execute(_change_with_totals(params.pop("rows")), params)
+    columns = _columns_to_write_now(payment)
+    if columns:
+        params.update({f"payment_{name}": getattr(payment, name) for name in columns}, payment_id=payment.id)
+    connection.execute(_change_with_totals(params.pop("rows"), columns), params)
+    for name in columns:
+        # The row holds these values now: the ORM must not UPDATE them again at commit.
+        set_committed_value(payment, name, params[f"payment_{name}"])
+
+
+def _columns_to_write_now(payment: Payment) -> tuple[str, ...]:
+    """Which of the columns a status change sets have changed on the (locked, loaded) payment.
+
+    Marking them committed leaves the payment flagged as modified, so a rollback (of a savepoint
+    too) still expires it and it reloads what its row holds; any other changed column is flushed by
+    the ORM at commit, as before.
+    """
+    state = inspect(payment)
+    if not state.persistent:
+        return ()
+    return tuple(name for name in _MOVED_COLUMNS if state.attrs[name].history.has_changes())
 
 
 def _change_row(
