@@ -223,12 +223,11 @@ def _group_cpu_seconds(group: int) -> float:
     return ticks / CLOCK_TICKS
 
 
-def _backends_cpu_seconds() -> float:
+def _backends_cpu_seconds(admin: psycopg.Connection) -> float:
     """User + system CPU used so far by the PostgreSQL backends connected to the benchmark database."""
-    with psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=5) as admin:
-        pids = admin.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (BENCH_DB,)
-        ).fetchall()
+    pids = admin.execute(
+        "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (BENCH_DB,)
+    ).fetchall()
     ticks = 0
     for (pid,) in pids:
         try:
@@ -242,10 +241,13 @@ def _backends_cpu_seconds() -> float:
 def _measured(server: subprocess.Popen, url: str, requests: list[tuple[dict[str, str], bytes]]) -> tuple:
     """`_fire`, plus the server's and the database's CPU seconds over the run.
 
-    A backend that connects meanwhile counts whole; one that disconnects before the end is missed."""
-    server_began, db_began = _group_cpu_seconds(server.pid), _backends_cpu_seconds()
-    fired = _fire(url, requests)
-    return (*fired, _group_cpu_seconds(server.pid) - server_began, _backends_cpu_seconds() - db_began)
+    A backend that connects meanwhile counts whole; one that disconnects before the end is missed.
+    The connection that reads them is opened first: the server may take every free one meanwhile.
+    """
+    with psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=5) as admin:
+        server_began, db_began = _group_cpu_seconds(server.pid), _backends_cpu_seconds(admin)
+        fired = _fire(url, requests)
+        return (*fired, _group_cpu_seconds(server.pid) - server_began, _backends_cpu_seconds(admin) - db_began)
 
 
 def _fire(url: str, requests: list[tuple[dict[str, str], bytes]]) -> tuple[float, float, list[float], list]:
