@@ -597,21 +597,28 @@ def test_webhooks_in_any_order_on_pending_payment(user, order):
     assert open_checkout(payment_id=payment.id, return_url=RETURN_URL).status == PaymentStatus(first_final.value)
 
 
+def apply_report(session, payment: Payment, status: ProviderPaymentStatus, *, savepoint: bool = False) -> Payment:
+    """Lock the payment and apply the provider's report of `status` for it (in a new savepoint if asked)."""
+    locked = session.exec(select(Payment).where(Payment.id == payment.id).with_for_update()).one()
+    if savepoint:
+        session.begin_nested()
+    report = ProviderPayment(
+        provider_reference=payment.provider_reference,
+        reference=payment.reference,
+        status=status,
+        amount_minor=payment.amount_minor,
+        currency=Currency(payment.currency),
+    )
+    return payments.apply_provider_report(session=session, payment=locked, report=report, source="webhook")
+
+
 def test_report_applied_then_savepoint_rolled_back_payment_as_stored(user):
     """A status change written in one statement with the payment's UPDATE, then undone with its
     savepoint: nothing of it stays in the database, and the payment in memory matches its row."""
     payment = opened(user)
-    report = ProviderPayment(
-        provider_reference=payment.provider_reference,
-        reference=payment.reference,
-        status=SUCCEEDED,
-        amount_minor=payment.amount_minor,
-        currency=NGN,
-    )
     with unit_of_work() as session:
-        locked = session.exec(select(Payment).where(Payment.id == payment.id).with_for_update()).one()
-        savepoint = session.begin_nested()
-        payments.apply_provider_report(session=session, payment=locked, report=report, source="webhook")
+        locked = apply_report(session, payment, SUCCEEDED, savepoint=True)
+        savepoint = session.get_nested_transaction()
         assert locked.status == PaymentStatus.SUCCEEDED
         savepoint.rollback()
         assert (locked.status, locked.ledger_transaction_id) == (PaymentStatus.PROCESSING, None)
@@ -620,8 +627,7 @@ def test_report_applied_then_savepoint_rolled_back_payment_as_stored(user):
     assert balance(user) == 0
     # The same report, applied for real afterwards, credits once.
     with unit_of_work() as session:
-        locked = session.exec(select(Payment).where(Payment.id == payment.id).with_for_update()).one()
-        payments.apply_provider_report(session=session, payment=locked, report=report, source="webhook")
+        apply_report(session, payment, SUCCEEDED)
     assert (reload(payment).status, balance(user)) == (PaymentStatus.SUCCEEDED, payment.amount_minor)
 
 
@@ -629,16 +635,8 @@ def test_report_applied_then_transaction_rolled_back_payment_as_stored(user):
     """The whole transaction rolled back after the status change: the row and the payment in memory
     (expired, reloaded) are as before."""
     payment = opened(user)
-    report = ProviderPayment(
-        provider_reference=payment.provider_reference,
-        reference=payment.reference,
-        status=FAILED,
-        amount_minor=payment.amount_minor,
-        currency=NGN,
-    )
     with unit_of_work() as session:
-        locked = session.exec(select(Payment).where(Payment.id == payment.id).with_for_update()).one()
-        payments.apply_provider_report(session=session, payment=locked, report=report, source="webhook")
+        locked = apply_report(session, payment, FAILED)
         session.rollback()
         assert locked.status == PaymentStatus.PROCESSING
     assert reload(payment).status == PaymentStatus.PROCESSING
