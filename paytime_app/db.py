@@ -169,8 +169,8 @@ def insert_unless_duplicate(session: Session, row: SQLModel, *, unique_on: list[
 def insert_values_unless_duplicate(
     session: Session, table: Table, values: dict[str, Any], *, unique_on: list[str] | None = None
 ) -> bool:
-    """`insert_unless_duplicate` for a row given as its column values, without building a model instance
-    (which validates and fills defaults: more Python than the INSERT itself on a hot path)."""
+    """`insert_unless_duplicate` for a row given as its column values: on a hot path, building a model
+    instance (defaults filled through the ORM's instrumentation) costs more Python than the INSERT."""
     unique_columns = tuple(unique_on) if unique_on else None
     statement = _insert_or_nothing(session.get_bind().dialect.name, table, unique_columns)
     return session.connection().execute(statement, values).first() is not None

@@ -19,7 +19,9 @@ durable job as the safety net), with an idempotency key derived from the stored 
 refunds once. Its answer captures the hold to the provider's clearing account (refunded /
 partially_refunded) or releases it, and tells the payment's domain (`on_refund_settled`). Every
 status change also updates `payment_daily_total` in the same transaction (the dashboard's counts
-and sums) and tells open staff dashboards (`STAFF_TOPIC`) once it commits.
+and sums) and tells open staff dashboards (`STAFF_TOPIC`) once it commits. On PostgreSQL a status
+change is one statement (timeline row, the payment's UPDATE, day totals), so a credited webhook
+costs four: the payment read with its lock, the event insert, the ledger call and the status change.
 """
 
 from __future__ import annotations
@@ -768,8 +770,7 @@ def _add_to_totals(session: Session, rows: list[dict[str, Any]]) -> None:
     two transactions never take the same pair of rows in opposite orders.
     """
     params = _total_params(rows)
-    # On the connection: the ORM's autoflush would otherwise send the payment's UPDATE now and
-    # again at commit.
+    # On the connection, not the session: no autoflush sends the payment's pending UPDATE before it.
     connection = session.connection()
     connection.execute(_totals_upsert(params.pop("rows")), params)
 
