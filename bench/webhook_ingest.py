@@ -7,7 +7,10 @@ provider). The server is granian (ASGI, one worker per core, as the app is deplo
 `{"ok": true}`. The client is httpx (32 threads, one keep-alive connection each). It sends 3,000
 signed `payment.succeeded` webhooks to `/api/webhooks/mock`, one per payment plus 300 (10%) exact
 duplicates, shuffled; then 3,000 POSTs to `/bare`.
-`ratio_to_bare` = webhooks/s ÷ bare requests/s; the target is 0.3. At the end every payment must
+`ratio_to_bare` = webhooks/s ÷ bare requests/s; the target is 0.3. Since the client, the server and
+PostgreSQL share the machine's cores (and other work may too), it also prints the CPU each request
+took: the server's (granian and its workers, from /proc), the database's (the backends connected to
+the benchmark database) and the client's. At the end every payment must
 have succeeded and been credited exactly once (one ledger credit each, each wallet holding exactly
 its payments), every duplicate answered "duplicate", and `find_ledger_problems` must be empty.
 
@@ -62,7 +65,7 @@ from paytime_app.settings import get_settings
 ROOT = Path(__file__).resolve().parent.parent
 MOCK_SECRET = os.environ["MOCK_WEBHOOK_SECRET"]
 ADMIN_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-BENCH_DB = "paytime_bench_webhook"
+BENCH_DB = os.environ.get("BENCH_DB_NAME", "paytime_bench_webhook")  # one per engineer on a shared server
 USERS = 100
 PAYMENTS_PER_USER = 27  # under the 30/minute money-action limit per user
 PAYMENTS = USERS * PAYMENTS_PER_USER
@@ -74,6 +77,7 @@ SETUP_THREADS = 8
 WARMUP_REQUESTS = 200
 CURRENCY = Currency("USD")
 TARGET_RATIO = 0.3
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def _admin(statement: str) -> None:
@@ -206,6 +210,46 @@ def _stop_server(server: subprocess.Popen) -> None:
         server.wait(timeout=10)
 
 
+def _group_cpu_seconds(group: int) -> float:
+    """User + system CPU used so far by the live processes of a process group (the server and its workers)."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        if int(fields[2]) == group:
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / CLOCK_TICKS
+
+
+def _backends_cpu_seconds(admin: psycopg.Connection) -> float:
+    """User + system CPU used so far by the PostgreSQL backends connected to the benchmark database."""
+    pids = admin.execute(
+        "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (BENCH_DB,)
+    ).fetchall()
+    ticks = 0
+    for (pid,) in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / CLOCK_TICKS
+
+
+def _measured(server: subprocess.Popen, url: str, requests: list[tuple[dict[str, str], bytes]]) -> tuple:
+    """`_fire`, plus the server's and the database's CPU seconds over the run.
+
+    A backend that connects meanwhile counts whole; one that disconnects before the end is missed.
+    The connection that reads them is opened first: the server may take every free one meanwhile.
+    """
+    with psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=5) as admin:
+        server_began, db_began = _group_cpu_seconds(server.pid), _backends_cpu_seconds(admin)
+        fired = _fire(url, requests)
+        return (*fired, _group_cpu_seconds(server.pid) - server_began, _backends_cpu_seconds(admin) - db_began)
+
+
 def _fire(url: str, requests: list[tuple[dict[str, str], bytes]]) -> tuple[float, float, list[float], list]:
     """POST every (headers, body) from CONCURRENCY threads, one keep-alive httpx client each.
 
@@ -296,9 +340,11 @@ def main() -> None:
             base = f"http://127.0.0.1:{port}"
             bare_requests = [({"content-type": "application/json"}, b"{}")] * REQUESTS
             _fire(f"{base}/bare", bare_requests[:WARMUP_REQUESTS])
-            bare_elapsed, bare_cpu, bare_ms, bare_answers = _fire(f"{base}/bare", bare_requests)
-            hook_elapsed, hook_cpu, hook_ms, hook_answers = _fire(
-                f"{base}/api/webhooks/mock", [(headers, body) for headers, body, _ in webhooks]
+            bare_elapsed, bare_cpu, bare_ms, bare_answers, bare_server_cpu, bare_db_cpu = _measured(
+                server, f"{base}/bare", bare_requests
+            )
+            hook_elapsed, hook_cpu, hook_ms, hook_answers, hook_server_cpu, hook_db_cpu = _measured(
+                server, f"{base}/api/webhooks/mock", [(headers, body) for headers, body, _ in webhooks]
             )
             _stop_server(server)
             server = None
@@ -327,6 +373,14 @@ def main() -> None:
                 "target_ratio": TARGET_RATIO,
                 "target_met": ratio >= TARGET_RATIO,
                 # The client shares the 2 cores with the server and PostgreSQL; this is what it took.
+                "server_cpu_ms_per_request": {
+                    "bare": round(bare_server_cpu * 1000 / REQUESTS, 2),
+                    "webhooks": round(hook_server_cpu * 1000 / REQUESTS, 2),
+                },
+                "db_cpu_ms_per_request": {
+                    "bare": round(bare_db_cpu * 1000 / REQUESTS, 2),
+                    "webhooks": round(hook_db_cpu * 1000 / REQUESTS, 2),
+                },
                 "client_cpu_ms_per_request": {
                     "bare": round(bare_cpu * 1000 / REQUESTS, 2),
                     "webhooks": round(hook_cpu * 1000 / REQUESTS, 2),

@@ -189,8 +189,16 @@ def insert_unless_duplicate(session: Session, row: SQLModel, *, unique_on: list[
     """
     mapper = inspect(row).mapper
     values = {attribute.columns[0].name: getattr(row, attribute.key) for attribute in mapper.column_attrs}
+    return insert_values_unless_duplicate(session, mapper.local_table, values, unique_on=unique_on)
+
+
+def insert_values_unless_duplicate(
+    session: Session, table: Table, values: dict[str, Any], *, unique_on: list[str] | None = None
+) -> bool:
+    """`insert_unless_duplicate` for a row given as its column values: on a hot path, building a model
+    instance (defaults filled through the ORM's instrumentation) costs more Python than the INSERT."""
     unique_columns = tuple(unique_on) if unique_on else None
-    statement = _insert_or_nothing(session.get_bind().dialect.name, mapper.local_table, unique_columns)
+    statement = _insert_or_nothing(session.get_bind().dialect.name, table, unique_columns)
     return session.connection().execute(statement, values).first() is not None
 
 

@@ -78,9 +78,11 @@ def create_api() -> FastAPI:
     api.add_exception_handler(OperationalError, _database_unavailable)
     api.add_exception_handler(Exception, _unexpected)
     api.add_middleware(RequestIdMiddleware)
-    # Routes are matched in order, and trying each costs FastAPI real time (about 40 us a route
-    # here): a ticket drop's POST /api/v1/bookings is matched first. No other route shares a path
-    # with the bookings router's (tests/api/test_route_matrix.py checks), so the order changes nothing else.
+    # Routes are matched in order, by trying each one's pattern (a few µs a route here): the busiest
+    # machine traffic comes first instead of paying for ~80 patterns before its own: webhooks, then a
+    # ticket drop's POST /api/v1/bookings. Neither router shares a path with another
+    # (tests/api/test_route_matrix.py checks), so the order changes nothing else.
+    api.include_router(webhooks.router)
     api.include_router(v1_bookings.router)
     api.include_router(health.router)
     api.include_router(web_auth.router)
@@ -92,7 +94,6 @@ def create_api() -> FastAPI:
     api.include_router(v1_ious.router)
     api.include_router(v1_events.router)
     api.include_router(v1_admin_payments.router)
-    api.include_router(webhooks.router)
     api.include_router(mailbox.router)
     api.include_router(media.router)
     return api

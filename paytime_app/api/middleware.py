@@ -42,7 +42,7 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             path = scope.get("path", "")
-            if path.startswith("/api/"):
+            if path.startswith("/api/") and logger.isEnabledFor(logging.INFO):
                 logger.info(
                     "request",
                     extra={

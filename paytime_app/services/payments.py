@@ -19,7 +19,9 @@ durable job as the safety net), with an idempotency key derived from the stored 
 refunds once. Its answer captures the hold to the provider's clearing account (refunded /
 partially_refunded) or releases it, and tells the payment's domain (`on_refund_settled`). Every
 status change also updates `payment_daily_total` in the same transaction (the dashboard's counts
-and sums) and tells open staff dashboards (`STAFF_TOPIC`) once it commits.
+and sums) and tells open staff dashboards (`STAFF_TOPIC`) once it commits. On PostgreSQL a status
+change is one statement (timeline row, the payment's UPDATE, day totals), so a credited webhook
+costs four: the payment read with its lock, the event insert, the ledger call and the status change.
 """
 
 from __future__ import annotations
@@ -33,12 +35,18 @@ from datetime import UTC, timedelta
 from typing import Any, Protocol
 
 import httpx
-from sqlalchemy import delete, text
+from sqlalchemy import bindparam, delete, inspect, text
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, or_, select
 
 from paytime_app.bus import publish_after_commit
-from paytime_app.db import conflict_aware_insert, for_update, insert_unless_duplicate, is_postgresql, unit_of_work
+from paytime_app.db import (
+    for_update,
+    insert_values_unless_duplicate,
+    is_postgresql,
+    unit_of_work,
+)
 from paytime_app.errors import Conflict, DomainError, NotFound, ServiceUnavailable, ValidationFailed
 from paytime_app.models.base import utcnow
 from paytime_app.models.ledger import LedgerAccount, LedgerEntry
@@ -439,14 +447,16 @@ def ingest_webhook(*, provider: str, headers: dict[str, str], raw_body: bytes) -
             # The payment is locked before the event is stored, so that a duplicate delivered at the
             # same moment waits here and then finds the event stored, never half-applied.
             payment = _find_for_report(session, provider, report, lock=True) if report is not None else None
-            stored = ProviderEvent(
-                provider=provider,
-                event_id=event.event_id,
-                event_type=event.event_type,
-                payload=event.raw,
-                payment_id=payment.id if payment else None,
-            )
-            if not insert_unless_duplicate(session, stored):
+            stored = {
+                "id": uuid.uuid4(),
+                "created_at": utcnow(),
+                "provider": provider,
+                "event_id": event.event_id,
+                "event_type": event.event_type,
+                "payload": event.raw,
+                "payment_id": payment.id if payment else None,
+            }
+            if not insert_values_unless_duplicate(session, _PROVIDER_EVENT, stored):
                 return WebhookOutcome(status="duplicate")
             if report is None:
                 return WebhookOutcome(status="ignored")
@@ -463,11 +473,19 @@ def ingest_webhook(*, provider: str, headers: dict[str, str], raw_body: bytes) -
 
 
 def _find_for_report(session: Session, provider: str, report: ProviderPayment, *, lock: bool = False) -> Payment | None:
-    matches = col(Payment.provider_reference) == report.provider_reference
-    if report.reference:
-        matches = or_(matches, col(Payment.reference) == report.reference)
-    statement = select(Payment).where(Payment.provider == provider, matches)
-    return session.exec(for_update(statement) if lock else statement).first()
+    statement = _report_lookup(by_reference=bool(report.reference), lock=lock)
+    params = {"provider": provider, "provider_reference": report.provider_reference, "reference": report.reference}
+    return session.exec(statement, params=params).first()
+
+
+@functools.cache
+def _report_lookup(*, by_reference: bool, lock: bool) -> Any:
+    """The payment a provider's report is about, by their reference or ours; built once, like a prepared statement."""
+    matches = col(Payment.provider_reference) == bindparam("provider_reference")
+    if by_reference:
+        matches = or_(matches, col(Payment.reference) == bindparam("reference"))
+    statement = select(Payment).where(Payment.provider == bindparam("provider"), matches)
+    return for_update(statement) if lock else statement
 
 
 def verify_payment(*, token: str | None, kind: SessionKind, payment_id: uuid.UUID) -> Payment:
@@ -629,15 +647,13 @@ def _move(
     if target not in TRANSITIONS.get(PaymentStatus(payment.status), frozenset()):
         return
     before = _total_row(payment, -1)
-    _record_change(session, payment, PaymentStatus(payment.status), target, source=source, reason=reason)
+    change = _change_row(payment, PaymentStatus(payment.status), target, source=source, reason=reason)
     payment.status = target
     payment.updated_at = utcnow()
     payment.refunded_minor += refunded_delta
     if target == PaymentStatus.FAILED:
         payment.failure_reason = (reason or "failed")[:200]
-    # Without autoflush the payment's UPDATE goes out once, with the commit, not before the totals.
-    with session.no_autoflush:
-        _add_to_totals(session, [before, _total_row(payment, +1)])
+    _write_change(session, payment, change, [before, _total_row(payment, +1)])
     publish_after_commit(
         session, "payment.updated", user_id=str(payment.user_id), payment_id=str(payment.id), status=str(target)
     )
@@ -646,6 +662,20 @@ def _move(
 
 _TOTAL_KEY = ("day", "currency", "status", "provider", "method", "purpose", "failure_reason", "shard")
 _TOTAL_SUMS = ("count", "amount_minor", "refunded_minor")
+_CHANGE_COLUMNS = ("id", "created_at", "payment_id", "from_status", "to_status", "source", "reason")
+_DAILY_TOTAL: Any = PaymentDailyTotal.__table__  # type: ignore[attr-defined]
+_STATUS_CHANGE: Any = PaymentStatusChange.__table__  # type: ignore[attr-defined]
+_PROVIDER_EVENT: Any = ProviderEvent.__table__  # type: ignore[attr-defined]
+_PAYMENT: Any = Payment.__table__  # type: ignore[attr-defined]
+# What a status change (and the report that caused it) sets on a payment.
+_MOVED_COLUMNS = (
+    "status",
+    "updated_at",
+    "refunded_minor",
+    "failure_reason",
+    "ledger_transaction_id",
+    "provider_reference",
+)
 
 
 def _total_row(payment: Payment, sign: int) -> dict[str, Any]:
@@ -665,24 +695,52 @@ def _total_row(payment: Payment, sign: int) -> dict[str, Any]:
     }
 
 
+# The day totals take one or two rows at a time (the payment's old status out, its new one in). A
+# multi-row INSERT built with SQLAlchemy's `values([...])` is compiled again at every execution (it
+# has no cache key), which cost more than the round trip it saves; the same statement as text is
+# compiled once per row count.
+_TOTAL_COLUMNS = ("id", "created_at", *_TOTAL_KEY, *_TOTAL_SUMS)
+
+
+def _values_sql(table: Any, columns: tuple[str, ...], *, rows: int, prefix: str = "") -> tuple[str, list[Any]]:
+    """`INSERT INTO table (columns) VALUES (...), ...` for `rows` rows, bound as `<prefix><column>_<row>`."""
+    values = ", ".join("(" + ", ".join(f":{prefix}{name}_{row}" for name in columns) + ")" for row in range(rows))
+    binds = [bindparam(f"{prefix}{name}_{row}", type_=table.c[name].type) for row in range(rows) for name in columns]
+    # Names are our own table's and columns'; every value is a bound parameter.
+    return f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES {values}", binds  # noqa: S608
+
+
 @functools.cache
-def _totals_upsert(dialect: str) -> Any:
-    table = PaymentDailyTotal.__table__  # type: ignore[attr-defined]
-    statement = conflict_aware_insert(dialect, table)
-    return statement.on_conflict_do_update(
-        index_elements=list(_TOTAL_KEY),
-        set_={name: table.c[name] + statement.excluded[name] for name in _TOTAL_SUMS},
-    )
+def _totals_sql(rows: int) -> tuple[str, tuple[Any, ...]]:
+    insert_sql, binds = _values_sql(_DAILY_TOTAL, _TOTAL_COLUMNS, rows=rows)
+    sums = ", ".join(f"{name} = {_DAILY_TOTAL.name}.{name} + excluded.{name}" for name in _TOTAL_SUMS)
+    return f"{insert_sql} ON CONFLICT ({', '.join(_TOTAL_KEY)}) DO UPDATE SET {sums}", tuple(binds)
 
 
-def _add_to_totals(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Add rows to the day totals in one upsert, in this transaction.
+@functools.cache
+def _totals_upsert(rows: int) -> Any:
+    """Add `rows` rows to the day totals: one multi-row INSERT ... ON CONFLICT (both dialects have it)."""
+    sql, binds = _totals_sql(rows)
+    return text(sql).bindparams(*binds)
 
-    On the totals' unique key, in the payment's own shard: only payments of one day that share a
-    shard serialise on a row for the rest of their transaction, and statuses move forward only, so
-    two transactions never take the same pair of rows in opposite orders. Rows for the same key
-    (a second partial refund) are summed first, since one statement may touch a row only once.
-    """
+
+@functools.cache
+def _change_with_totals(rows: int, payment_columns: tuple[str, ...]) -> Any:
+    """PostgreSQL: a status change in one statement (one round trip): the timeline row, the day totals
+    and, when `payment_columns` are given, the payment's UPDATE of those columns."""
+    change_sql, binds = _values_sql(_STATUS_CHANGE, _CHANGE_COLUMNS, rows=1, prefix="change_")
+    ctes = [f"status_change AS ({change_sql})"]
+    if payment_columns:
+        assignments = ", ".join(f"{name} = :payment_{name}" for name in payment_columns)
+        ctes.append(f"moved AS (UPDATE {_PAYMENT.name} SET {assignments} WHERE id = :payment_id)")  # noqa: S608
+        binds += [bindparam(f"payment_{name}", type_=_PAYMENT.c[name].type) for name in ("id", *payment_columns)]
+    totals_sql, totals_binds = _totals_sql(rows)
+    return text(f"WITH {', '.join(ctes)} {totals_sql}").bindparams(*binds, *totals_binds)
+
+
+def _total_params(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Rows for the day totals as `_totals_upsert` binds them; rows for the same key (a second partial
+    refund) are summed first, since one statement may touch a row only once."""
     merged: dict[tuple[Any, ...], dict[str, Any]] = {}
     for row in rows:
         key = tuple(row[name] for name in _TOTAL_KEY)
@@ -692,10 +750,73 @@ def _add_to_totals(session: Session, rows: list[dict[str, Any]]) -> None:
         else:
             merged[key] = dict(row)
     now = utcnow()
-    session.execute(
-        _totals_upsert(session.get_bind().dialect.name),
-        [{"id": uuid.uuid4(), "created_at": now, **row} for row in merged.values()],
-    )
+    params: dict[str, Any] = {}
+    for number, row in enumerate(merged.values()):
+        params.update({f"{name}_{number}": value for name, value in row.items()})
+        params[f"id_{number}"] = uuid.uuid4()
+        params[f"created_at_{number}"] = now
+    params["rows"] = len(merged)
+    return params
+
+
+def _add_to_totals(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Add rows to the day totals in one upsert, in this transaction.
+
+    On the totals' unique key, in the payment's own shard: only payments of one day that share a
+    shard serialise on a row for the rest of their transaction, and statuses move forward only, so
+    two transactions never take the same pair of rows in opposite orders.
+    """
+    params = _total_params(rows)
+    # On the connection, not the session: no autoflush sends the payment's pending UPDATE before it.
+    connection = session.connection()
+    connection.execute(_totals_upsert(params.pop("rows")), params)
+
+
+def _write_change(session: Session, payment: Payment, change: dict[str, Any], totals: list[dict[str, Any]]) -> None:
+    """Write a status change's timeline row and add it to the day totals; on PostgreSQL in one statement
+    that also UPDATEs the payment's changed columns (instead of a unit-of-work flush at commit)."""
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        connection.execute(_STATUS_CHANGE.insert(), change)
+        _add_to_totals(session, totals)
+        return
+    params = _total_params(totals)
+    params.update({f"change_{name}_0": value for name, value in change.items()})
+    columns = _columns_to_write_now(payment)
+    if columns:
+        params.update({f"payment_{name}": getattr(payment, name) for name in columns}, payment_id=payment.id)
+    connection.execute(_change_with_totals(params.pop("rows"), columns), params)
+    for name in columns:
+        # The row holds these values now: the ORM must not UPDATE them again at commit.
+        set_committed_value(payment, name, params[f"payment_{name}"])
+
+
+def _columns_to_write_now(payment: Payment) -> tuple[str, ...]:
+    """Which of the columns a status change sets have changed on the (locked, loaded) payment.
+
+    Marking them committed leaves the payment flagged as modified, so a rollback (of a savepoint
+    too) still expires it and it reloads what its row holds; any other changed column is flushed by
+    the ORM at commit, as before.
+    """
+    state = inspect(payment)
+    if not state.persistent:
+        return ()
+    return tuple(name for name in _MOVED_COLUMNS if state.attrs[name].history.has_changes())
+
+
+def _change_row(
+    payment: Payment, before: PaymentStatus | None, after: PaymentStatus, *, source: str, reason: str | None
+) -> dict[str, Any]:
+    """A `payment_status_change` row as column values (written with Core: no model instance to build)."""
+    return {
+        "id": uuid.uuid4(),
+        "created_at": utcnow(),
+        "payment_id": payment.id,
+        "from_status": before,
+        "to_status": after,
+        "source": source,
+        "reason": (reason or None) and reason[:200],
+    }
 
 
 def _record_change(
@@ -707,15 +828,8 @@ def _record_change(
     source: str,
     reason: str | None = None,
 ) -> None:
-    session.add(
-        PaymentStatusChange(
-            payment_id=payment.id,
-            from_status=before,
-            to_status=after,
-            source=source,
-            reason=(reason or None) and reason[:200],
-        )
-    )
+    """Add a new payment's first timeline row to the session (flushed after the payment it points to)."""
+    session.add(PaymentStatusChange(**_change_row(payment, before, after, source=source, reason=reason)))
 
 
 def default_return_url() -> str:

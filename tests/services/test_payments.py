@@ -39,6 +39,7 @@ from paytime_app.services.payments import (
 )
 from paytime_app.services.providers.base import (
     CheckoutRequest,
+    ProviderPayment,
     ProviderPaymentStatus,
     ProviderRefused,
     ProviderUnavailable,
@@ -594,6 +595,52 @@ def test_webhooks_in_any_order_on_pending_payment(user, order):
     assert balance(user) == (500_000 if first_final is SUCCEEDED else 0)
     # Opening the checkout afterwards keeps the final status.
     assert open_checkout(payment_id=payment.id, return_url=RETURN_URL).status == PaymentStatus(first_final.value)
+
+
+def apply_report(session, payment: Payment, status: ProviderPaymentStatus, *, savepoint: bool = False) -> Payment:
+    """Lock the payment and apply the provider's report of `status` for it (in a new savepoint if asked)."""
+    locked = session.exec(select(Payment).where(Payment.id == payment.id).with_for_update()).one()
+    if savepoint:
+        session.begin_nested()
+    report = ProviderPayment(
+        provider_reference=payment.provider_reference,
+        reference=payment.reference,
+        status=status,
+        amount_minor=payment.amount_minor,
+        currency=Currency(payment.currency),
+    )
+    return payments.apply_provider_report(session=session, payment=locked, report=report, source="webhook")
+
+
+def test_report_applied_then_savepoint_rolled_back_payment_as_stored(user):
+    """A status change written in one statement with the payment's UPDATE, then undone with its
+    savepoint: nothing of it stays in the database, and the payment in memory matches its row."""
+    payment = opened(user)
+    with unit_of_work() as session:
+        locked = apply_report(session, payment, SUCCEEDED, savepoint=True)
+        savepoint = session.get_nested_transaction()
+        assert locked.status == PaymentStatus.SUCCEEDED
+        savepoint.rollback()
+        assert (locked.status, locked.ledger_transaction_id) == (PaymentStatus.PROCESSING, None)
+    assert reload(payment).status == PaymentStatus.PROCESSING
+    assert timeline(payment)[-1] == ("pending", "processing", "api")
+    assert balance(user) == 0
+    # The same report, applied for real afterwards, credits once.
+    with unit_of_work() as session:
+        apply_report(session, payment, SUCCEEDED)
+    assert (reload(payment).status, balance(user)) == (PaymentStatus.SUCCEEDED, payment.amount_minor)
+
+
+def test_report_applied_then_transaction_rolled_back_payment_as_stored(user):
+    """The whole transaction rolled back after the status change: the row and the payment in memory
+    (expired, reloaded) are as before."""
+    payment = opened(user)
+    with unit_of_work() as session:
+        locked = apply_report(session, payment, FAILED)
+        session.rollback()
+        assert locked.status == PaymentStatus.PROCESSING
+    assert reload(payment).status == PaymentStatus.PROCESSING
+    assert timeline(payment)[-1] == ("pending", "processing", "api")
 
 
 def test_webhook_processing_event_leaves_payment_processing(user):
