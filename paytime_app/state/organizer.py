@@ -4,6 +4,7 @@ the super admin's approval page."""
 from __future__ import annotations
 
 import secrets
+import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -186,6 +187,9 @@ def _editor_defaults(ticket_type: TicketType, currency: str, zone: str) -> dict[
     }
 
 
+# A progress report handled this soon after an upload finished was sent during that upload.
+LATE_PROGRESS_SECONDS = 2.0
+
 NEW_TYPE_FIELDS = {
     "id": "",
     "name": "",
@@ -330,6 +334,7 @@ class OrganizerEventState(AuthState):
     views: str = ""
     # The cover being sent: percent uploaded (100 while the server resizes it), -1 when none is.
     cover_progress: int = -1
+    _cover_finished_at: float = 0.0
     error: str = ""
     notice: str = ""
     is_loading: bool = True
@@ -518,16 +523,26 @@ class OrganizerEventState(AuthState):
 
     @rx.event
     def cover_upload_progress(self, progress: dict[str, Any]) -> None:
-        """The browser reports how much of the cover it has sent (a fraction from 0 to 1)."""
-        self.error = self.notice = ""  # a new upload replaces the last one's outcome
+        """The browser reports how much of the cover it has sent (a fraction from 0 to 1).
+
+        Reports come over the websocket while the file goes over HTTP, so one can be handled after
+        `upload_cover` finished: the last report (all sent) is left to `upload_cover`, and a report
+        just after an upload finished is a late one, never a new upload's.
+        """
         try:
-            self.cover_progress = max(0, min(100, round(float(progress.get("progress") or 0) * 100)))
+            fraction = float(progress.get("progress") or 0)
         except (TypeError, ValueError):
-            self.cover_progress = 0
+            fraction = 0.0
+        if fraction >= 1 or time.monotonic() - self._cover_finished_at < LATE_PROGRESS_SECONDS:
+            return
+        self.error = self.notice = ""  # a new upload replaces the last one's outcome
+        self.cover_progress = max(0, round(fraction * 100))
 
     @rx.event
-    async def upload_cover(self, files: list[rx.UploadFile]) -> None:
+    async def upload_cover(self, files: list[rx.UploadFile]) -> AsyncIterator[None]:
         self.error, self.notice = "", ""
+        self.cover_progress = 100  # all sent: the server checks and resizes it now
+        yield
         try:
             if len(files) != 1:
                 self.error = DROP_REJECTIONS["too-many-files"]
@@ -540,6 +555,7 @@ class OrganizerEventState(AuthState):
             await self._act(event_service.set_event_cover, "Cover image saved.", data=data)
         finally:
             self.cover_progress = -1
+            self._cover_finished_at = time.monotonic()
 
     @rx.event
     def cover_rejected(self, rejected: list[dict[str, Any]]) -> None:

@@ -259,11 +259,21 @@ def test_coupon_scoped_to_chosen_ticket_types(world):
 def test_organizer_uploads_a_cover_and_a_rival_cannot(world):
     own = organizer_page(world)
     assert own.cover_progress == -1
-    asyncio.run(run_handler(own, "cover_upload_progress", {"progress": 0.424, "loaded": 424, "total": 1000}))
-    assert own.cover_progress == 42
     own.error = "That file is not an image we can read."
+    asyncio.run(run_handler(own, "cover_upload_progress", {"progress": 0.424, "loaded": 424, "total": 1000}))
+    assert (own.cover_progress, own.error) == (42, "")  # a new upload clears the last one's outcome
     asyncio.run(run_handler(own, "cover_upload_progress", {"progress": "junk"}))
-    assert (own.cover_progress, own.error) == (0, "")
+    assert own.cover_progress == 0
+    asyncio.run(run_handler(own, "upload_cover", [UploadFile(file=BytesIO(b"notes"), path=Path("c.png"))]))
+    refused = own.error
+    # Reports come over the websocket and can be handled after the upload finished: the last one
+    # ("all sent") and a late one leave the outcome and the finished state alone.
+    asyncio.run(run_handler(own, "cover_upload_progress", {"progress": 1, "loaded": 1000, "total": 1000}))
+    asyncio.run(run_handler(own, "cover_upload_progress", {"progress": 0.97}))
+    assert (own.cover_progress, own.error) == (-1, refused)
+    own._cover_finished_at -= 10  # a while later, a new upload's reports count again
+    asyncio.run(run_handler(own, "cover_upload_progress", {"progress": 0.1}))
+    assert own.cover_progress == 10
     asyncio.run(run_handler(own, "upload_cover", [UploadFile(file=BytesIO(picture()), path=Path("c.jpg"))]))
     assert (own.error, own.notice, own.cover_progress) == ("", "Cover image saved.", -1)
     assert own.event["cover"].startswith(f"/api/media/events/{world['event'].id}/")
