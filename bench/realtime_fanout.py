@@ -49,6 +49,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -174,37 +175,35 @@ def _stop(worker: subprocess.Popen) -> None:
         os.killpg(worker.pid, signal.SIGKILL)
 
 
-def _group_cpu_seconds(worker: subprocess.Popen) -> float:
-    """CPU time (user + system) used so far by every process in the worker's process group."""
-    ticks = 0
+def _group_proc_files(worker: subprocess.Popen, name: str) -> Iterator[str]:
+    """`/proc/<pid>/<name>` of every process still in the worker's process group."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            if os.getpgid(int(entry.name)) != worker.pid:
-                continue
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            ticks += int(fields[11]) + int(fields[12])
-        except (OSError, ProcessLookupError, IndexError, ValueError):
+            if os.getpgid(int(entry.name)) == worker.pid:
+                yield (entry / name).read_text()
+        except (OSError, ProcessLookupError):
             continue
+
+
+def _group_cpu_seconds(worker: subprocess.Popen) -> float:
+    """CPU time (user + system) used so far by every process in the worker's process group."""
+    ticks = 0
+    for stat in _group_proc_files(worker, "stat"):
+        fields = stat.rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _group_rss(worker: subprocess.Popen) -> int:
     """Resident memory of every process in the worker's process group, in bytes."""
-    total = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if os.getpgid(int(entry.name)) != worker.pid:
-                continue
-            for line in (entry / "status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) * 1024
-        except (OSError, ProcessLookupError):
-            continue
-    return total
+    return sum(
+        int(line.split()[1]) * 1024
+        for status in _group_proc_files(worker, "status")
+        for line in status.splitlines()
+        if line.startswith("VmRSS:")
+    )
 
 
 # --- a tab: engine.io v4 + socket.io over a websocket, as Reflex's frontend speaks it -------------

@@ -5,6 +5,7 @@ every test (the autouse fixture imported from test_bookings)."""
 
 # ruff: noqa: F811  the fixtures imported from test_bookings are requested by name, as arguments
 
+from collections.abc import Callable
 from datetime import timedelta
 
 from sqlmodel import select
@@ -110,6 +111,18 @@ def counting_refunds(monkeypatch) -> list:
     return calls
 
 
+def refunds_unavailable(monkeypatch) -> Callable[[], None]:
+    """The mock provider answers every refund with "unavailable"; call the result to bring it back."""
+    mock = get_provider("mock")
+    real = mock.refund
+
+    def down(request):
+        raise ProviderUnavailable(provider="mock")
+
+    monkeypatch.setattr(mock, "refund", down)
+    return lambda: monkeypatch.setattr(mock, "refund", real)
+
+
 def test_late_payment_with_seats_gone_is_refunded_once_and_the_customer_told(organizer, clock, monkeypatch):
     calls = counting_refunds(monkeypatch)
     clearing_before = balance(CLEARING)
@@ -164,14 +177,8 @@ def test_payment_after_the_customer_cancelled_goes_back_to_the_provider(organize
 
 
 def test_provider_down_then_up_retries_with_backoff_and_the_job_twice_refunds_once(organizer, clock, monkeypatch):
-    mock = get_provider("mock")
-    real = mock.refund
     buyer, _type, booking, payment = seats_gone_before_payment(organizer, clock)
-
-    def down(request):
-        raise ProviderUnavailable(provider="mock")
-
-    monkeypatch.setattr(mock, "refund", down)
+    provider_back = refunds_unavailable(monkeypatch)
     settle_by_webhook(payment)
     drain()
     (job,) = refund_jobs()
@@ -181,7 +188,7 @@ def test_provider_down_then_up_retries_with_backoff_and_the_job_twice_refunds_on
     assert payment_row(payment).status == PaymentStatus.SUCCEEDED
     assert balance(wallet_address(buyer.id, WalletKind.PRIMARY)) == 0  # held, not spendable
     assert run_due_jobs(worker_id="test") == 0  # backing off: not due yet
-    monkeypatch.setattr(mock, "refund", real)
+    provider_back()
     calls = counting_refunds(monkeypatch)
     clock.shift(timedelta(hours=1))
     drain()
@@ -215,21 +222,15 @@ def test_the_refund_job_asks_the_provider_with_no_lock_held(engine, organizer, c
 
 
 def test_a_refund_keeps_asking_through_a_day_long_outage(organizer, clock, monkeypatch):
-    mock = get_provider("mock")
-    real = mock.refund
     _buyer, _type, _booking, payment = seats_gone_before_payment(organizer, clock)
-
-    def down(request):
-        raise ProviderUnavailable(provider="mock")
-
-    monkeypatch.setattr(mock, "refund", down)
+    provider_back = refunds_unavailable(monkeypatch)
     settle_by_webhook(payment)
     for _hour in range(24):
         drain()
         clock.shift(timedelta(hours=1, minutes=15))  # past the longest backoff with its jitter
     (job,) = refund_jobs()
     assert (job.status, job.attempts) == (JobStatus.PENDING, 24)
-    monkeypatch.setattr(mock, "refund", real)
+    provider_back()
     drain()
     assert payment_row(payment).status == PaymentStatus.REFUNDED
 
