@@ -24,7 +24,8 @@ Their balance is the sum of their entries. `find_ledger_problems` recomputes eve
 On PostgreSQL the write is one round trip: the `ledger_write` function (revision 0006) does what
 `_write_transaction` does in Python on SQLite, and the same tests run against both. The function
 keeps generic plans (revision 0014): planning its statements afresh on every call was half of the
-server's work per movement.
+server's work per movement. Those plans find each account through its (address, currency) index
+(revision 0015): a generic plan cannot see how few legs a call has and scanned every account.
 
 Idempotency: every call carries an idempotency key, stored unique on the transaction with a hash of
 the request (kind and postings, or the hold operation). The same key with the same request returns
