@@ -58,15 +58,14 @@ class LedgerTransaction(TableBase, table=True):
     """One balanced movement of money; never changed after it is written (corrections reverse it)."""
 
     __tablename__ = "ledger_transaction"
-    __table_args__ = (
-        Index("ix_ledger_transaction_created_at", "created_at"),
-        CheckConstraint("length(kind) > 0", name="kind"),
-    )
+    # No index on kind or created_at: nothing reads transactions by them (histories read entries),
+    # and every movement paid to maintain them.
+    __table_args__ = (CheckConstraint("length(kind) > 0", name="kind"),)
 
     reference: str = Field(max_length=20, unique=True)
     idempotency_key: str = Field(max_length=200, unique=True)
     request_hash: str = Field(max_length=64)
-    kind: str = Field(max_length=40, index=True)
+    kind: str = Field(max_length=40)
     description: str = Field(default="", max_length=200)
     # `metadata` is SQLAlchemy's name for the table registry, so the attribute carries an underscore.
     metadata_: dict[str, Any] = Field(
