@@ -2,6 +2,11 @@
 
 import uuid
 
+import pytest
+from sqlalchemy import text
+from sqlmodel import col, func, select
+
+from paytime_app.models.notifications import Notification
 from paytime_app.services.notifications import (
     count_unread_by_recipient,
     get_notifications_by_id,
@@ -65,3 +70,25 @@ def test_unread_counts_and_named_notifications_for_many_users_at_once(session):
     assert [row.read_at is None for row in found] == [False, True, True, True, True]
     assert count_unread_by_recipient(session=session, recipient_ids=[]) == {}
     assert get_notifications_by_id(session=session, notification_ids=[]) == []
+
+
+def test_unread_count_reads_only_the_unread_rows_on_postgresql(session):
+    """A long read history must not slow down the count every live push makes."""
+    if session.get_bind().dialect.name != "postgresql":
+        pytest.skip("the planner's choice is PostgreSQL's")
+    ada = create_user(session=session, email="ada@example.com", display_name="ada", password=None)
+    session.execute(
+        text(
+            "INSERT INTO notification (id, created_at, recipient_id, kind, payload, read_at)"
+            " SELECT gen_random_uuid(), now(), :ada, 'transfer.received', '{}', now() FROM generate_series(1, 3000)"
+        ),
+        {"ada": ada.id},
+    )
+    notify(session=session, recipient_id=ada.id, kind="friend.accepted", actor=ada)
+    session.flush()
+    session.execute(text("ANALYZE notification"))
+    count = select(func.count()).where(Notification.recipient_id == ada.id, col(Notification.read_at).is_(None))
+    compiled = count.compile(session.get_bind(), compile_kwargs={"literal_binds": True})
+    plan = "\n".join(session.execute(text(f"EXPLAIN {compiled}")).scalars())
+    assert "ix_notification_unread" in plan
+    assert count_unread_by_recipient(session=session, recipient_ids=[ada.id]) == {ada.id: 1}
