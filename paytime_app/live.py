@@ -198,9 +198,46 @@ def push_to_user_on(topic: str, build: PushBuilder) -> None:
 
 
 class RoomEmitManager(socketio.AsyncManager):
-    """Socket.io's room bookkeeping, with emits that hand the packet (encoded once) to each socket in
-    turn: socket.io's own manager starts one task per recipient and waits for them all, which at 1,000
-    recipients costs more than the sends (engine.io only queues the packet; its writer sends it)."""
+    """Socket.io's room bookkeeping, with two costs taken out of it.
+
+    Emits hand the packet (encoded once) to each socket in turn: socket.io's own manager starts one
+    task per recipient and waits for them all, which at 1,000 recipients costs more than the sends
+    (engine.io only queues the packet; its writer sends it).
+
+    A socket's rooms are indexed by socket: socket.io finds them by testing every room of the
+    namespace (each socket has at least two), so when n tabs drop at once (a deploy, a network blip)
+    their disconnects cost n² on the event loop that serves every other tab.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._rooms_of: dict[str, dict[str, set[str | None]]] = {}
+
+    def basic_enter_room(self, sid: str, namespace: str, room: str | None, eio_sid: str | None = None) -> None:
+        super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
+        self._rooms_of.setdefault(namespace, {}).setdefault(sid, set()).add(room)
+
+    def basic_leave_room(self, sid: str, namespace: str, room: str | None) -> None:
+        super().basic_leave_room(sid, namespace, room)
+        rooms = self._rooms_of.get(namespace, {}).get(sid)
+        if rooms is not None:
+            rooms.discard(room)
+            if not rooms:
+                del self._rooms_of[namespace][sid]
+
+    def get_rooms(self, sid: str, namespace: str) -> list[str]:
+        return [room for room in self._rooms_of.get(namespace, {}).get(sid, ()) if room is not None]
+
+    def basic_disconnect(self, sid: str, namespace: str, **kwargs: Any) -> None:
+        # socket.io's own version, with the socket's rooms read from the index instead of a scan.
+        for room in list(self._rooms_of.get(namespace, {}).get(sid, ())):
+            self.basic_leave_room(sid, namespace, room)
+        self.callbacks.pop(sid, None)
+        for pending in (self.pending_connect, self.pending_disconnect):
+            if sid in pending.get(namespace, ()):
+                pending[namespace].remove(sid)
+                if not pending[namespace]:
+                    del pending[namespace]
 
     async def emit(  # noqa: PLR0917  socket.io's signature
         self,

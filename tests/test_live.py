@@ -3,6 +3,7 @@ per worker, throttled, only on change."""
 
 import asyncio
 import gc
+import random
 from types import SimpleNamespace
 
 import engineio
@@ -285,6 +286,65 @@ def test_room_emit_manager_sends_what_socketio_sends_to_each_socket_in_the_room(
     assert sorted(ours) == sorted(theirs)
     # the closed socket did not stop the socket after it; a socket outside the room got nothing
     assert sorted(eio_sid for eio_sid, _packet in ours) == ["eio-a", "eio-b"]
+
+
+def _manager_on_a_server(manager: socketio.AsyncManager) -> socketio.AsyncManager:
+    server = socketio.AsyncServer(async_mode="asgi", client_manager=manager)
+    ids = iter(range(1_000_000))
+    server.eio.generate_id = lambda: f"sid-{next(ids)}"  # the same ids for every manager compared
+    server.manager.initialize()
+    return server.manager
+
+
+def test_room_emit_manager_keeps_socketio_room_bookkeeping():
+    """Random connects, room changes, closed rooms and disconnects leave both managers alike."""
+
+    async def replay(manager: socketio.AsyncManager) -> list:
+        manager = _manager_on_a_server(manager)
+        rng = random.Random(7)
+        sids: list[str] = []
+        seen = []
+        for step in range(600):
+            action = rng.random()
+            if action < 0.25 or not sids:
+                sids.append(await manager.connect(f"eio-{step}", "/_event"))
+            elif action < 0.55:
+                await manager.enter_room(rng.choice(sids), "/_event", f"user:{rng.randrange(8)}")
+            elif action < 0.7:
+                await manager.leave_room(rng.choice(sids), "/_event", f"user:{rng.randrange(8)}")
+            elif action < 0.75:
+                await manager.close_room(f"user:{rng.randrange(8)}", "/_event")
+            else:
+                sid = sids.pop(rng.randrange(len(sids)))
+                manager.pre_disconnect(sid, "/_event")
+                await manager.disconnect(sid, "/_event")
+            seen.append(sorted(tuple(sorted(manager.get_rooms(sid, "/_event"))) for sid in sids))
+        return [seen, manager.rooms, manager.pending_connect, manager.pending_disconnect, manager.callbacks]
+
+    assert asyncio.run(replay(live.RoomEmitManager())) == asyncio.run(replay(socketio.AsyncManager()))
+
+
+class _NoWalkRooms(dict):
+    def _walked(self, *args: object) -> None:
+        raise AssertionError("walked every room of the namespace")
+
+    items = keys = values = copy = __iter__ = _walked
+
+
+def test_a_disconnect_visits_only_its_own_rooms():
+    async def scenario() -> list[str]:
+        manager = _manager_on_a_server(live.RoomEmitManager())
+        sids = [await manager.connect(f"eio-{number}", "/_event") for number in range(50)]
+        for number, sid in enumerate(sids):
+            await manager.enter_room(sid, "/_event", f"user:{number}")
+        manager.rooms["/_event"] = _NoWalkRooms(manager.rooms["/_event"])
+        manager.pre_disconnect(sids[7], "/_event")
+        await manager.disconnect(sids[7], "/_event")
+        return [sid for sid, _eio in manager.get_participants("/_event", None)]
+
+    remaining = asyncio.run(scenario())
+    assert len(remaining) == 49
+    assert "sid-7" not in remaining
 
 
 def test_room_emits_through_the_server_take_the_lean_path():
