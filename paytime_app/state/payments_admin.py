@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 import reflex as rx
 
 from paytime_app import live, routes
-from paytime_app.errors import AuthenticationRequired, DomainError, PermissionDenied
+from paytime_app.errors import AuthenticationRequired, DomainError
 from paytime_app.models.base import utcnow
 from paytime_app.models.users import Role
 from paytime_app.money import format_money
@@ -197,16 +197,12 @@ class PaymentsDashboardState(AuthState):
 
     async def _reload(self) -> rx.event.EventSpec | None:
         try:
-            await self._read()
-        except AuthenticationRequired:
-            return self._sign_in_redirect()
-        except PermissionDenied:
-            return rx.redirect(routes.FORBIDDEN)
+            return await self._refresh_staff_view(self._read)
         except DomainError as error:
             self.error = error.message
+            return None
         finally:
             self.is_loading = False
-        return None
 
     def _sync_url(self) -> rx.event.EventSpec:
         # The view lives in the URL (bookmarkable, shareable) without reloading the page.
