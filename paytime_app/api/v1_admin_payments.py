@@ -11,11 +11,12 @@ import contextlib
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
+from paytime_app.api.params import IdempotencyKey, Page
 from paytime_app.api.v1_auth import AccessToken, BearerToken
 from paytime_app.cookies import SESSION_COOKIE
 from paytime_app.db import in_transaction
@@ -39,7 +40,6 @@ from paytime_app.services.providers.base import ProviderUnavailable
 from paytime_app.services.sessions import authenticate_token, call_as_user
 
 router = APIRouter(prefix="/api/v1/admin/payments", tags=["admin payments"])
-IdempotencyKey = Annotated[str, Header(alias="Idempotency-Key", min_length=8, max_length=120)]
 LIST_FILTERS = ("status", "provider", "method", "purpose", "currency")
 FILTER_NAMES = (*LIST_FILTERS, "from", "to", "min", "max", "q")
 
@@ -180,7 +180,7 @@ def payments(
     token: AccessToken,
     filters: Filters,
     sort: str = "-created_at",
-    page: int = 1,
+    page: Page = 1,
     page_size: Annotated[int, Query(description="10, 25, 50 or 100")] = DEFAULT_PAGE_SIZE,
 ) -> PaymentList:
     """Payments matching the filters, newest first (or `sort=amount`, `-amount`, `created_at`)."""

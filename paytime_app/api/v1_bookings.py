@@ -9,15 +9,16 @@ import asyncio
 import functools
 import uuid
 import weakref
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import anyio
 import anyio.to_thread
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError
 
+from paytime_app.api.params import Page
 from paytime_app.api.v1_auth import AccessToken, BearerToken
 from paytime_app.cookies import SESSION_COOKIE
 from paytime_app.db import POOL_SIZE, ahead_of_transaction, unit_of_work
@@ -31,7 +32,6 @@ from paytime_app.services.sessions import authenticate_token, call_as_user
 from paytime_app.services.ticket_pdf import render_tickets_pdf
 
 router = APIRouter(tags=["bookings"])
-IdempotencyKey = Annotated[str, Header(alias="Idempotency-Key", min_length=8, max_length=120)]
 
 
 class ItemIn(BaseModel):
@@ -274,11 +274,11 @@ def _valid_hold_request(body: bytes, idempotency_key: str | None) -> BookingRequ
 
 
 @router.get("/api/v1/bookings", response_model=list[BookingOut])
-def bookings(token: AccessToken, page: int = 1) -> list[BookingOut]:
+def bookings(token: AccessToken, page: Page = 1) -> list[BookingOut]:
     """Your bookings, newest first."""
 
     def run(*, session: Any, actor: User) -> list[BookingOut]:
-        found = booking_service.list_own_bookings(session=session, actor=actor, page=max(page, 1))
+        found = booking_service.list_own_bookings(session=session, actor=actor, page=page)
         return [
             _booking_out(booking, booking_service.booking_items(session=session, booking=booking))
             for booking, _event in found
@@ -372,11 +372,9 @@ class EventBookingOut(BaseModel):
 
 
 @router.get("/api/v1/organizer/events/{event_id}/bookings", response_model=list[EventBookingOut])
-def event_bookings(event_id: uuid.UUID, token: AccessToken, q: str = "", page: int = 1) -> list[EventBookingOut]:
+def event_bookings(event_id: uuid.UUID, token: AccessToken, q: str = "", page: Page = 1) -> list[EventBookingOut]:
     """Bookings of one of your events, newest first; search by reference, buyer name or email."""
-    rows, _total = _as_user(
-        token, booking_service.list_event_bookings, event_id=event_id, query=q[:100], page=max(page, 1)
-    )
+    rows, _total = _as_user(token, booking_service.list_event_bookings, event_id=event_id, query=q[:100], page=page)
     return [
         EventBookingOut(
             id=str(found.id),

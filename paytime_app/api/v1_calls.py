@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter
 from pydantic import BaseModel, Field, model_validator
 
+from paytime_app.api.params import IdempotencyKey, Page
 from paytime_app.api.v1_auth import AccessToken
 from paytime_app.models.calls import Call, CallStatus, CallType
 from paytime_app.models.sessions import SessionKind
@@ -15,7 +16,6 @@ from paytime_app.services.calls import answer_call, decline_call, end_call, get_
 from paytime_app.services.sessions import call_as_user
 
 router = APIRouter(prefix="/api/v1/calls", tags=["calls"])
-IdempotencyKey = Annotated[str, Header(alias="Idempotency-Key", min_length=8, max_length=120)]
 
 
 class CallRequest(BaseModel):
@@ -87,10 +87,10 @@ def place(body: CallRequest, token: AccessToken, idempotency_key: IdempotencyKey
 
 @router.get("", response_model=list[CallOut])
 def calls(
-    token: AccessToken, page: int = 1, status: CallStatus | None = None, type: CallType | None = None
+    token: AccessToken, page: Page = 1, status: CallStatus | None = None, type: CallType | None = None
 ) -> list[CallOut]:
     """Your calls, made and received, newest first; filter by status and type."""
-    found = _as_user(token, list_calls, status=status, call_type=type, page=max(page, 1))
+    found = _as_user(token, list_calls, status=status, call_type=type, page=page)
     return [_out(call) for call in found]
 
 

@@ -12,6 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from paytime_app import routes
+from paytime_app.api.params import Page
 from paytime_app.api.v1_auth import AccessToken
 from paytime_app.db import unit_of_work
 from paytime_app.models.events import Coupon, Event, TicketType
@@ -238,7 +239,7 @@ def events(
     starts_after: datetime | None = None,
     starts_before: datetime | None = None,
     max_price: Annotated[int | None, Query(ge=0)] = None,
-    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+    page: Page = 1,
 ) -> EventPage:
     """Published events not yet over, soonest first; search title/venue, filter by venue type, date, price."""
     with unit_of_work() as session:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from paytime_app.api.params import IdempotencyKey, Page
 from paytime_app.api.v1_auth import AccessToken
 from paytime_app.models.ious import IouMethod, IouStatus
 from paytime_app.models.sessions import SessionKind
@@ -28,7 +29,6 @@ from paytime_app.services.ious import (
 from paytime_app.services.sessions import call_as_user
 
 router = APIRouter(prefix="/api/v1/ious", tags=["ious"])
-IdempotencyKey = Annotated[str, Header(alias="Idempotency-Key", min_length=8, max_length=120)]
 
 
 class IouRequest(BaseModel):
@@ -125,9 +125,9 @@ def open_one(body: IouRequest, token: AccessToken, idempotency_key: IdempotencyK
 
 
 @router.get("", response_model=list[IouOut])
-def ious(token: AccessToken, direction: str = "all", status: IouStatus | None = None, page: int = 1) -> list[IouOut]:
+def ious(token: AccessToken, direction: str = "all", status: IouStatus | None = None, page: Page = 1) -> list[IouOut]:
     """Your IOUs, newest first: `direction` owe, owed or all; optional `status`."""
-    return [_out(line) for line in _as_user(token, list_ious, direction=direction, status=status, page=max(page, 1))]
+    return [_out(line) for line in _as_user(token, list_ious, direction=direction, status=status, page=page)]
 
 
 @router.get("/totals", response_model=TotalsOut)

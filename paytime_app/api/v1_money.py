@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
+from paytime_app.api.params import IdempotencyKey, Page
 from paytime_app.api.v1_auth import AccessToken
 from paytime_app.models.payments import Payment, PaymentPurpose
 from paytime_app.models.sessions import SessionKind
@@ -25,7 +26,6 @@ from paytime_app.services.sessions import call_as_user
 from paytime_app.services.wallets import get_own_wallet, list_wallets, wallet_history, wallet_kind_of
 
 router = APIRouter(prefix="/api/v1", tags=["money"])
-IdempotencyKey = Annotated[str, Header(alias="Idempotency-Key", min_length=8, max_length=120)]
 
 
 class WalletOut(BaseModel):
@@ -132,9 +132,9 @@ def _history(*, session: Any, actor: User, wallet_id: uuid.UUID, page: int) -> l
 
 
 @router.get("/wallets/{wallet_id}/transactions", response_model=list[WalletLine])
-def wallet_transactions(wallet_id: uuid.UUID, token: AccessToken, page: int = 1) -> list[WalletLine]:
+def wallet_transactions(wallet_id: uuid.UUID, token: AccessToken, page: Page = 1) -> list[WalletLine]:
     """One of your wallets' lines, newest first, 20 a page."""
-    return _as_user(token, _history, wallet_id=wallet_id, page=max(page, 1))
+    return _as_user(token, _history, wallet_id=wallet_id, page=page)
 
 
 @router.post("/payments", response_model=PaymentOut, status_code=201)
@@ -155,9 +155,9 @@ async def start_payment(body: PaymentRequest, token: AccessToken, idempotency_ke
 
 
 @router.get("/payments", response_model=list[PaymentOut])
-def payments(token: AccessToken, page: int = 1) -> list[PaymentOut]:
+def payments(token: AccessToken, page: Page = 1) -> list[PaymentOut]:
     """Your payments, newest first."""
-    return [_payment_out(payment) for payment in _as_user(token, list_own_payments, page=max(page, 1))]
+    return [_payment_out(payment) for payment in _as_user(token, list_own_payments, page=page)]
 
 
 @router.get("/payments/{payment_id}", response_model=PaymentDetail)

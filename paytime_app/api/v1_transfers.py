@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from paytime_app.api.params import IdempotencyKey
 from paytime_app.api.v1_auth import AccessToken
 from paytime_app.models.sessions import SessionKind
 from paytime_app.services.sessions import call_as_user
 from paytime_app.services.transfers import transfer_to_friend
 
 router = APIRouter(prefix="/api/v1/transfers", tags=["transfers"])
-IdempotencyKey = Annotated[str, Header(alias="Idempotency-Key", min_length=8, max_length=120)]
 
 
 class TransferRequest(BaseModel):

@@ -10,6 +10,7 @@ from sqlmodel import Session, col, func, or_, select
 from paytime_app.models.audit import AuditLogEntry
 from paytime_app.models.users import User
 from paytime_app.services.access import require_staff_reader
+from paytime_app.services.paging import page_bounds
 
 
 def record_audit(
@@ -43,7 +44,7 @@ def search_audit_log(
     Raises PermissionDenied unless the actor is staff.
     """
     require_staff_reader(actor)
-    page, page_size = max(page, 1), min(max(page_size, 1), 100)
+    page, page_size = page_bounds(page, page_size)
     statement = select(AuditLogEntry, User).join(User, col(AuditLogEntry.actor_id) == User.id, isouter=True)
     if query.strip():
         pattern = f"%{query.strip().lower()}%"

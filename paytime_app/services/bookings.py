@@ -104,6 +104,7 @@ from paytime_app.services.identifiers import human_reference, request_hash
 from paytime_app.services.jobs import enqueue_job, job_handler
 from paytime_app.services.mail import Attachment, attachment_renderer, queue_mail
 from paytime_app.services.notifications import notify
+from paytime_app.services.paging import page_bounds
 from paytime_app.services.sessions import authenticate_token
 from paytime_app.services.signing_keys import get_active_signing_key, sign_payload
 from paytime_app.services.ticket_pdf import render_tickets_pdf
@@ -1297,7 +1298,7 @@ def list_own_bookings(
     *, session: Session, actor: User, page: int = 1, page_size: int = 20
 ) -> list[tuple[Booking, Event]]:
     """The actor's bookings with their events, newest first."""
-    page, page_size = max(page, 1), min(max(page_size, 1), 100)
+    page, page_size = page_bounds(page, page_size)
     rows = session.exec(
         select(Booking, Event)
         .join(Event, col(Booking.event_id) == Event.id)
@@ -1401,7 +1402,7 @@ def list_event_bookings(
     Raises NotFound (not the organizer's event).
     """
     event = get_own_event(session=session, actor=actor, event_id=event_id)
-    page, page_size = max(page, 1), min(max(page_size, 1), 1000)
+    page, page_size = page_bounds(page, page_size, largest_size=1000)
     statement = select(Booking, User).join(User, col(Booking.user_id) == User.id).where(Booking.event_id == event.id)
     text = query.strip().lower()[:100]
     if text:

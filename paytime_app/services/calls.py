@@ -57,6 +57,7 @@ from paytime_app.services import ledger
 from paytime_app.services.audit import record_audit
 from paytime_app.services.identifiers import request_hash
 from paytime_app.services.jobs import enqueue_job, job_handler
+from paytime_app.services.paging import page_bounds
 from paytime_app.services.users import get_user_by_email
 from paytime_app.services.wallets import WalletKind, wallet_address
 
@@ -361,7 +362,7 @@ def list_calls(
     page_size: int = 20,
 ) -> list[Call]:
     """The actor's calls (made or received), newest first, optionally of one status and type."""
-    page, page_size = max(page, 1), min(max(page_size, 1), 100)
+    page, page_size = page_bounds(page, page_size)
     statement = select(Call).where(or_(Call.caller_id == actor.id, Call.callee_id == actor.id))
     if status is not None:
         statement = statement.where(Call.status == CallStatus(status))

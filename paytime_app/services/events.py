@@ -35,6 +35,7 @@ from paytime_app.money import parse_currency
 from paytime_app.services.audit import record_audit
 from paytime_app.services.covers import copy_cover, discard_cover, parse_cover_file_name, store_cover
 from paytime_app.services.jobs import enqueue_job, job_handler
+from paytime_app.services.paging import page_bounds
 from paytime_app.services.sellers import require_seller
 
 # Marketplace default: 100% more than 7 days before the start, 75% > 3 days, 50% > 1 day, else nothing.
@@ -719,7 +720,7 @@ def list_public_events(
 ) -> tuple[list[EventSummary], int]:
     """Published events not yet over, soonest first, filtered; with the lowest visible price in force
     (tiers applied) and seats left."""
-    page, page_size = max(page, 1), min(max(page_size, 1), 50)
+    page, page_size = page_bounds(page, page_size, largest_size=50)
     now = utcnow()
     visible_types = select(TicketType.event_id).where(col(TicketType.unlock_code).is_(None))
     statement = select(Event).where(

@@ -48,6 +48,7 @@ from paytime_app.services.friends import CannotFriendSelf, require_friend
 from paytime_app.services.identifiers import human_reference, request_hash
 from paytime_app.services.jobs import enqueue_job, job_handler
 from paytime_app.services.notifications import notify
+from paytime_app.services.paging import page_bounds
 from paytime_app.services.transfers import WALLET_TOPIC
 from paytime_app.services.wallets import WalletKind, wallet_address
 
@@ -367,7 +368,7 @@ def list_ious(
 ) -> list[IouLine]:
     """The actor's IOUs, newest first: `owe` (they borrowed), `owed` (they lent) or `all`; optionally
     of one status. Raises ValidationFailed for an unknown direction or status."""
-    page, page_size = max(page, 1), min(max(page_size, 1), 100)
+    page, page_size = page_bounds(page, page_size)
     if direction == "owe":
         statement = select(Iou).where(Iou.borrower_id == actor.id)
     elif direction == "owed":

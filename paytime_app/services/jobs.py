@@ -31,6 +31,7 @@ from paytime_app.models.jobs import Job, JobStatus
 from paytime_app.models.users import User
 from paytime_app.services.access import require_job_manager, require_staff_reader
 from paytime_app.services.audit import record_audit
+from paytime_app.services.paging import page_bounds
 
 logger = logging.getLogger("paytime.jobs")
 
@@ -184,7 +185,7 @@ def list_troubled_jobs(*, session: Session, actor: User, page: int = 1, page_siz
     Raises PermissionDenied unless the actor is staff.
     """
     require_staff_reader(actor)
-    page, page_size = max(page, 1), min(max(page_size, 1), 100)
+    page, page_size = page_bounds(page, page_size)
     troubled = or_(Job.status == JobStatus.DEAD, and_(Job.status == JobStatus.PENDING, col(Job.attempts) > 0))
     total = session.exec(select(func.count()).select_from(Job).where(troubled)).one()
     rows = session.exec(

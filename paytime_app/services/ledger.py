@@ -69,6 +69,7 @@ from paytime_app.models.ledger import HoldStatus, LedgerAccount, LedgerEntry, Le
 from paytime_app.money import Currency, InvalidAmount, parse_currency, require_positive
 from paytime_app.services import identifiers
 from paytime_app.services.jobs import enqueue_job, job_handler
+from paytime_app.services.paging import page_bounds
 
 # fnmatch patterns; an account whose address matches one may have a negative balance.
 ACCOUNTS_ALLOWING_NEGATIVE: tuple[str, ...] = ("world", "provider:*:clearing")
@@ -335,7 +336,7 @@ def list_entries(
     *, session: Session, address: str, currency: Currency, page: int = 1, page_size: int = 50
 ) -> tuple[list[tuple[LedgerEntry, LedgerTransaction]], int]:
     """One account's entries with their transactions, newest first, and the total count."""
-    page, page_size = max(page, 1), min(max(page_size, 1), 200)
+    page, page_size = page_bounds(page, page_size, largest_size=200)
     account = get_account(session=session, address=address, currency=currency)
     if account is None:
         return [], 0

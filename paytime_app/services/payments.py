@@ -77,6 +77,7 @@ from paytime_app.services.ledger import (
     post_transaction,
     void_hold,
 )
+from paytime_app.services.paging import page_bounds
 from paytime_app.services.providers.base import (
     CheckoutRequest,
     ProviderPayment,
@@ -596,7 +597,7 @@ def get_payment(*, session: Session, actor: User, payment_id: uuid.UUID) -> Paym
 
 
 def list_own_payments(*, session: Session, actor: User, page: int = 1, page_size: int = 20) -> list[Payment]:
-    page, page_size = max(page, 1), min(max(page_size, 1), 100)
+    page, page_size = page_bounds(page, page_size)
     return list(
         session.exec(
             select(Payment)

@@ -51,6 +51,7 @@ from paytime_app.money import MINOR_DIGITS, Currency
 from paytime_app.services.access import STAFF_READERS, require_payment_manager, require_staff_reader
 from paytime_app.services.audit import record_audit
 from paytime_app.services.jobs import enqueue_job
+from paytime_app.services.paging import page_bounds
 from paytime_app.services.payments import STAFF_TOPIC, list_refunds, list_status_changes
 from paytime_app.services.providers.registry import PROVIDER_SLUGS
 from paytime_app.services.sessions import authenticate_token
@@ -309,6 +310,7 @@ def list_payments(
     require_staff_reader(actor)
     if page_size not in PAGE_SIZES:
         raise InvalidFilter("Show 10, 25, 50 or 100 payments a page.", field="page_size")
+    page, page_size = page_bounds(page, page_size)
     ordering = _ordering(sort)
     statement = _where_payments(
         select(Payment, User.email, User.display_name).join(User, col(Payment.user_id) == User.id), filters
@@ -319,7 +321,7 @@ def list_payments(
             return found_page
     total, exact = count_payments(session=session, filters=filters)
     last_page = max(1, -(-total // page_size))
-    page = min(max(page, 1), last_page)
+    page = min(page, last_page)
     found = session.exec(statement.order_by(*ordering).offset((page - 1) * page_size).limit(page_size)).all()
     return PaymentPage(
         rows=[PaymentRow(payment, email, name) for payment, email, name in found],
@@ -344,10 +346,7 @@ def _page_of_matches(
     ordering = (column.desc(), keys.c.id.desc()) if sort.startswith("-") else (column.asc(), keys.c.id.asc())
     for _ in range(2):  # a page past the last one is asked again as the last page
         picked = session.execute(
-            select(keys.c.id, func.count().over())
-            .order_by(*ordering)
-            .offset((max(page, 1) - 1) * page_size)
-            .limit(page_size)
+            select(keys.c.id, func.count().over()).order_by(*ordering).offset((page - 1) * page_size).limit(page_size)
         ).all()
         total = (
             int(picked[0][1]) if picked else int(session.execute(select(func.count()).select_from(keys)).scalar_one())
@@ -369,7 +368,7 @@ def _page_of_matches(
         rows=[by_id[payment_id] for payment_id in ids if payment_id in by_id],
         total=total,
         total_exact=True,
-        page=min(max(page, 1), last_page),
+        page=min(page, last_page),
         page_size=page_size,
     )
 

@@ -20,9 +20,11 @@ from paytime_app.models.users import Role, User
 from paytime_app.services.access import require_staff_reader
 from paytime_app.services.audit import record_audit
 from paytime_app.services.mail import queue_mail
+from paytime_app.services.paging import page_bounds
 
 TOPIC = "seller.application_decided"
 SELLING_ROLES = frozenset({Role.SELLER, Role.ADMIN, Role.SUPER_ADMIN})
+APPLICATIONS_PAGE_SIZE = 50
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _PHONE = re.compile(r"\+?[0-9 ()-]{6,20}")
 
@@ -165,11 +167,13 @@ def list_applications(
 ) -> list[tuple[SellerApplication, User]]:
     """Applications with their applicants, oldest pending first. Raises PermissionDenied unless staff."""
     require_staff_reader(actor)
-    page = max(page, 1)
+    page, page_size = page_bounds(page, APPLICATIONS_PAGE_SIZE)
     statement = select(SellerApplication, User).join(User, col(SellerApplication.user_id) == User.id)
     if status is not None:
         statement = statement.where(SellerApplication.status == status)
-    rows = session.exec(statement.order_by(col(SellerApplication.created_at)).offset((page - 1) * 50).limit(50)).all()
+    rows = session.exec(
+        statement.order_by(col(SellerApplication.created_at)).offset((page - 1) * page_size).limit(page_size)
+    ).all()
     return [(application, user) for application, user in rows]
 
 

@@ -17,6 +17,7 @@ from paytime_app.services.access import may_grant, may_manage, require_staff_rea
 from paytime_app.services.audit import record_audit
 from paytime_app.services.challenges import issue_challenge
 from paytime_app.services.mail import queue_mail
+from paytime_app.services.paging import page_bounds
 from paytime_app.services.passwords import hash_password
 from paytime_app.services.sessions import revoke_all_sessions
 from paytime_app.services.two_factor import reset_two_factor
@@ -95,7 +96,7 @@ def search_users(
     Raises PermissionDenied unless the actor is staff.
     """
     require_staff_reader(actor)
-    page, page_size = max(page, 1), min(max(page_size, 1), 100)
+    page, page_size = page_bounds(page, page_size)
     statement = select(User)
     if query.strip():
         pattern = f"%{query.strip().lower()}%"
