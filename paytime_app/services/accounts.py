@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from paytime_app.errors import AuthenticationRequired, DomainError, PermissionDenied
+from paytime_app.errors import AuthenticationRequired, DomainError, PermissionDenied, ValidationFailed
 from paytime_app.models.base import utcnow
 from paytime_app.models.sessions import ChallengePurpose, KnownDevice, UserSession
 from paytime_app.models.users import User
@@ -202,6 +202,10 @@ def sign_in_with_password(
     """
     account_key = email.strip().lower()
     rate_limits.enforce_rate_limit(rate_limits.SIGN_IN_PER_IP, _ip_key(client))
+    if not account_key:
+        # No account to count the attempt against; answered like an unknown email, in as long.
+        spend_verification_time(password)
+        raise InvalidCredentials()
     rate_limits.enforce_rate_limit(rate_limits.SIGN_IN_PER_ACCOUNT, account_key)
     user = get_user_by_email(session=session, email=account_key)
     if user is None or user.password_hash is None:
@@ -364,9 +368,11 @@ def request_password_reset(*, session: Session, email: str, base_url: str, clien
     """Queue a reset email; the lookup happens in a background job, so the answer and its timing are
     the same whether or not the email is registered.
 
-    Raises RateLimited.
+    Raises ValidationFailed (no email given), RateLimited.
     """
     account_key = email.strip().lower()[:254]
+    if not account_key:
+        raise ValidationFailed("Enter the email address of your account.", code="invalid_email")
     rate_limits.enforce_rate_limit(rate_limits.PASSWORD_RESET_PER_IP, _ip_key(client))
     rate_limits.enforce_rate_limit(rate_limits.PASSWORD_RESET_PER_ACCOUNT, account_key)
     enqueue_job(

@@ -657,6 +657,16 @@ def request_reset(email: str = EMAIL) -> None:
     run_due_jobs(worker_id="test")
 
 
+@pytest.mark.parametrize("blank", ["", "   "])
+def test_a_blank_email_is_refused_in_words_at_sign_in_and_reset(engine, blank):
+    """Found by tests/api/test_bad_input.py: an empty email reached the per-account rate limit,
+    which has no key for it, and the API answered 500."""
+    assert refusal(sign_in_with_password, email=blank, password="", client=CLIENT, device_token=None) == (
+        "invalid_credentials"
+    )
+    assert refusal(request_password_reset, email=blank, base_url=BASE_URL, client=CLIENT) == "invalid_email"
+
+
 def test_request_password_reset_unknown_email_sends_nothing(engine):
     assert request_reset("nobody@example.com") is None
     assert mails("nobody@example.com") == []
