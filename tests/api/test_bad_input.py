@@ -1,28 +1,38 @@
 """Every API route, given random input by a signed-in user, answers without a server error.
 
-Bodies are shaped after each route's OpenAPI schema (its field names, with values of the declared
-type or of any other JSON type), path parameters are random text or ids, query parameters random
-values of the declared names. Whatever arrives, the answer is below 500, and a 4xx says what is
-wrong with a stable `code`. A new route is covered automatically.
+The world is the demo data (customers with money and a friendship, a seller's published event with
+tiers and a coupon) plus a paid booking with its tickets. Bodies are shaped after each route's
+OpenAPI schema (its field names, with values of the declared type or of any other JSON type); ids,
+in paths and bodies, are the world's own ids of every kind (so one user's booking is asked for by
+another, a wallet's id stands for an event's) or random ones; query parameters get random values
+of their declared names. Requests come from each demo account and a super admin. Whatever
+arrives, the answer is below 500, and a 4xx says what is wrong with a stable `code`. A new route is
+covered automatically.
 """
 
 from __future__ import annotations
 
 import os
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import select
+from sqlmodel import SQLModel
 
 from paytime_app.api import create_api
-from paytime_app.db import in_transaction
-from paytime_app.models.users import Role
+from paytime_app.db import in_transaction, unit_of_work
+from paytime_app.models.events import TicketType
+from paytime_app.models.users import Role, User
+from paytime_app.services.bookings import create_booking, pay_booking
+from paytime_app.services.demo import DEMO_ACCOUNTS, seed_demo_data
 from paytime_app.services.paging import MAX_PAGE
 from paytime_app.services.sessions import ClientInfo, issue_api_tokens
-from paytime_app.services.users import create_user
+from paytime_app.services.users import create_user, get_user_by_email
 from tests.api.test_route_matrix import api_routes
 
 # Whole-body strings that tend to break parsers and converters.
@@ -58,7 +68,20 @@ _ANY_JSON = st.recursive(
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=12), inner, max_size=3),
     max_leaves=6,
 )
-_PATH_TEXT = st.uuids().map(str) | st.sampled_from(["0", "-1", "x", "00000000-0000-0000-0000-00000000000g", "a" * 300])
+_NOT_IDS = st.sampled_from(["0", "-1", "x", "00000000-0000-0000-0000-00000000000g", "a" * 300])
+
+
+@dataclass(frozen=True)
+class World:
+    tokens: dict[str, str]  # by account label
+    ids: list[str]  # a few ids of every table
+    words: list[str]  # the world's own emails, codes and names
+
+    def id_like(self) -> st.SearchStrategy[str]:
+        return st.sampled_from(self.ids) | st.uuids().map(str)
+
+    def text(self) -> st.SearchStrategy[str]:
+        return st.sampled_from(self.words) | st.text(max_size=60) | _AWKWARD_TEXT
 
 
 def _resolve(schema: dict[str, Any], components: dict[str, Any]) -> dict[str, Any]:
@@ -67,24 +90,25 @@ def _resolve(schema: dict[str, Any], components: dict[str, Any]) -> dict[str, An
     return schema
 
 
-def _shaped(schema: dict[str, Any], components: dict[str, Any], depth: int = 0) -> st.SearchStrategy[Any]:
+def _shaped(schema: dict[str, Any], world: World, depth: int = 0) -> st.SearchStrategy[Any]:
     """Values of the schema's own type mixed with any JSON at all, down to a few levels."""
+    components = _SPEC_COMPONENTS
     schema = _resolve(schema, components)
     if depth > 3:
         return _ANY_JSON
     alternatives = schema.get("anyOf") or schema.get("oneOf")
     if alternatives:
-        return st.one_of([_shaped(option, components, depth + 1) for option in alternatives])
+        return st.one_of([_shaped(option, world, depth + 1) for option in alternatives])
     kind = schema.get("type")
     if "enum" in schema:
         typed: st.SearchStrategy[Any] = st.sampled_from(schema["enum"])
     elif kind == "object" or "properties" in schema:
         properties = schema.get("properties", {})
         typed = st.fixed_dictionaries(
-            {}, optional={name: _shaped(field, components, depth + 1) for name, field in properties.items()}
+            {}, optional={name: _shaped(field, world, depth + 1) for name, field in properties.items()}
         )
     elif kind == "array":
-        typed = st.lists(_shaped(schema.get("items", {}), components, depth + 1), max_size=4)
+        typed = st.lists(_shaped(schema.get("items", {}), world, depth + 1), max_size=4)
     elif kind == "integer":
         typed = st.integers(min_value=-(2**64), max_value=2**64) | st.integers(min_value=-3, max_value=30)
     elif kind == "number":
@@ -92,9 +116,9 @@ def _shaped(schema: dict[str, Any], components: dict[str, Any], depth: int = 0) 
     elif kind == "boolean":
         typed = st.booleans()
     elif kind == "string" and schema.get("format") == "uuid":
-        typed = st.uuids().map(str)
+        typed = world.id_like()
     elif kind == "string":
-        typed = st.text(max_size=60) | _AWKWARD_TEXT
+        typed = world.text()
     else:
         return _ANY_JSON
     return st.one_of(typed, typed, _ANY_JSON)  # mostly the declared type
@@ -120,18 +144,16 @@ def _operations() -> list[tuple[str, str, dict[str, Any]]]:
 _OPERATIONS = _operations()
 
 
-def _request(method: str, path: str, operation: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
+def _request(operation: dict[str, Any], world: World) -> st.SearchStrategy[dict[str, Any]]:
     parameters = operation.get("parameters", [])
     path_names = [p["name"] for p in parameters if p["in"] == "path"]
-    query = {
-        p["name"]: _shaped(p.get("schema", {}), _SPEC_COMPONENTS).map(str) for p in parameters if p["in"] == "query"
-    }
+    query = {p["name"]: _shaped(p.get("schema", {}), world).map(str) for p in parameters if p["in"] == "query"}
     body_schema = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
     return st.fixed_dictionaries(
         {
-            "path": st.fixed_dictionaries(dict.fromkeys(path_names, _PATH_TEXT)),
+            "path": st.fixed_dictionaries(dict.fromkeys(path_names, world.id_like() | _NOT_IDS)),
             "query": st.fixed_dictionaries({}, optional=query),
-            "body": _shaped(body_schema, _SPEC_COMPONENTS) if body_schema else _ANY_JSON,
+            "body": _shaped(body_schema, world) if body_schema else _ANY_JSON,
             # Header values travel as ASCII.
             "key": st.none()
             | st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=130)
@@ -147,23 +169,48 @@ def client(engine):
 
 
 @pytest.fixture
-def tokens(engine) -> dict[str, str]:
-    found = {}
-    for role in (Role.CUSTOMER, Role.SELLER, Role.SUPER_ADMIN):
-        user = in_transaction(
-            create_user,
-            email=f"{role}-{uuid.uuid4().hex[:6]}@example.com",
-            display_name=str(role),
-            password="pw-long-enough-1",
-            role=role,
-            email_verified=True,
-        )
-        found[role] = in_transaction(issue_api_tokens, user=user, client=ClientInfo()).token
-    return found
+def world(engine) -> World:
+    in_transaction(seed_demo_data)
+    root = in_transaction(
+        create_user,
+        email="root@example.com",
+        display_name="Root",
+        password="pw-long-enough-1",
+        role=Role.SUPER_ADMIN,
+        email_verified=True,
+    )
+    with unit_of_work() as session:
+        ada = get_user_by_email(session=session, email="ada@paytime.local")
+        ticket_type = session.exec(select(TicketType)).scalars().first()
+    assert ada is not None
+    assert ticket_type is not None
+    held = in_transaction(
+        create_booking,
+        actor=ada,
+        event_id=ticket_type.event_id,
+        items=[(ticket_type.id, 2)],
+        idempotency_key="fuzz-world",
+    )
+    in_transaction(pay_booking, actor=ada, booking_id=held.id)
+    with unit_of_work() as session:
+        accounts = {account.email.split("@")[0]: account.email for account in DEMO_ACCOUNTS}
+        users = {user.email: user for user in session.exec(select(User)).scalars()}
+        ids = [
+            str(row_id)
+            for table in SQLModel.metadata.sorted_tables
+            if "id" in table.columns
+            for row_id in session.exec(select(table.c.id).limit(5)).scalars()
+        ]
+    tokens = {
+        label: in_transaction(issue_api_tokens, user=users[email], client=ClientInfo()).token
+        for label, email in {**accounts, "super_admin": root.email}.items()
+    }
+    words = [*users, "JAZZ10", "jazz10", "Regular", "VIP table", held.reference]
+    return World(tokens=tokens, ids=ids, words=words)
 
 
 @pytest.mark.parametrize(("method", "path", "operation"), _OPERATIONS, ids=[f"{m} {p}" for m, p, _ in _OPERATIONS])
-def test_random_input_gets_a_client_error_with_a_code_never_a_server_error(client, tokens, method, path, operation):
+def test_random_input_gets_a_client_error_with_a_code_never_a_server_error(client, world, method, path, operation):
     # CI replays the same examples (a red build names a regression, not a lucky draw); elsewhere each
     # run explores new ones, FUZZ_EXAMPLES=N as deep as wanted.
     @settings(
@@ -173,10 +220,10 @@ def test_random_input_gets_a_client_error_with_a_code_never_a_server_error(clien
         suppress_health_check=list(HealthCheck),
         database=None,
     )
-    @given(request=_request(method, path, operation), role=st.sampled_from(sorted(tokens)))
-    def check(request: dict[str, Any], role: str) -> None:
+    @given(request=_request(operation, world), account=st.sampled_from(sorted(world.tokens)))
+    def check(request: dict[str, Any], account: str) -> None:
         url = path.format(**request["path"])
-        headers = {"Authorization": f"Bearer {tokens[role]}"}
+        headers = {"Authorization": f"Bearer {world.tokens[account]}"}
         if request["key"] is not None:
             headers["Idempotency-Key"] = request["key"]
         response = client.request(method, url, params=request["query"], json=request["body"], headers=headers)
@@ -199,10 +246,10 @@ def test_every_paged_list_is_found():
 
 
 @pytest.mark.parametrize(("method", "path"), _PAGED, ids=[f"{m} {p}" for m, p in _PAGED])
-def test_a_page_beyond_any_offset_is_refused_in_words_and_the_deepest_page_is_empty(client, tokens, method, path):
+def test_a_page_beyond_any_offset_is_refused_in_words_and_the_deepest_page_is_empty(client, world, method, path):
     """Found by the test above: page 461168601842738792 overflowed the database's OFFSET (a 500)."""
     url = path.format(**{name: str(uuid.uuid4()) for name in ("event_id", "wallet_id")})
-    headers = {"Authorization": f"Bearer {tokens[Role.SUPER_ADMIN]}"}
+    headers = {"Authorization": f"Bearer {world.tokens['super_admin']}"}
     refused = client.request(method, url, params={"page": str(2**63)}, headers=headers)
     assert refused.status_code == 422, refused.text
     assert refused.json()["code"] == "invalid_input"
