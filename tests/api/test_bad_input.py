@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -28,6 +29,7 @@ from paytime_app.api import create_api
 from paytime_app.db import in_transaction, unit_of_work
 from paytime_app.models.events import TicketType
 from paytime_app.models.users import Role, User
+from paytime_app.services import passwords
 from paytime_app.services.bookings import create_booking, pay_booking
 from paytime_app.services.demo import DEMO_ACCOUNTS, seed_demo_data
 from paytime_app.services.paging import MAX_PAGE
@@ -169,13 +171,16 @@ def client(engine):
 
 
 @pytest.fixture
-def world(engine) -> World:
+def world(engine, monkeypatch) -> World:
+    # The demo accounts' password hashes cost most of building the world, once per route: made cheap
+    # here, where no password strength is under test (a hash verifies with its own parameters).
+    monkeypatch.setattr(passwords, "HASHER", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     in_transaction(seed_demo_data)
     root = in_transaction(
         create_user,
         email="root@example.com",
         display_name="Root",
-        password="pw-long-enough-1",
+        password=None,
         role=Role.SUPER_ADMIN,
         email_verified=True,
     )
