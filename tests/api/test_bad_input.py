@@ -1,9 +1,10 @@
 """Every API route, given random input by a signed-in user, answers without a server error.
 
 The world is the demo data (customers with money and a friendship, a seller's published event with
-tiers and a coupon) plus a paid booking with its tickets. Bodies are shaped after each route's
-OpenAPI schema (its field names, with values of the declared type or of any other JSON type); ids,
-in paths and bodies, are the world's own ids of every kind (so one user's booking is asked for by
+tiers and a coupon) plus a paid booking with its tickets, an IOU, a pending top-up and a seller
+application. Bodies are shaped after each route's OpenAPI schema (its field names, with values of
+the declared type or of any other JSON type). Ids, in paths and bodies, are mostly the world's ids
+of the kind they are named after, else its ids of any kind (so one user's booking is asked for by
 another, a wallet's id stands for an event's) or random ones; query parameters get random values
 of their declared names. Requests come from each demo account and a super admin. Whatever
 arrives, the answer is below 500, and a 4xx says what is wrong with a stable `code`. A new route is
@@ -28,11 +29,15 @@ from sqlmodel import SQLModel
 from paytime_app.api import create_api
 from paytime_app.db import in_transaction, unit_of_work
 from paytime_app.models.events import TicketType
+from paytime_app.models.payments import PaymentPurpose
 from paytime_app.models.users import Role, User
 from paytime_app.services import passwords
 from paytime_app.services.bookings import create_booking, pay_booking
 from paytime_app.services.demo import DEMO_ACCOUNTS, seed_demo_data
+from paytime_app.services.ious import open_iou
 from paytime_app.services.paging import MAX_PAGE
+from paytime_app.services.payments import create_payment
+from paytime_app.services.sellers import apply_to_sell
 from paytime_app.services.sessions import ClientInfo, issue_api_tokens
 from paytime_app.services.users import create_user, get_user_by_email
 from tests.api.test_route_matrix import api_routes
@@ -70,17 +75,41 @@ _ANY_JSON = st.recursive(
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=12), inner, max_size=3),
     max_leaves=6,
 )
+# Id parameters and fields by the table they name.
+_ID_TABLES = {
+    "application_id": "seller_application",
+    "booking_id": "booking",
+    "borrower_id": "user_account",
+    "call_id": "call",
+    "callee_id": "user_account",
+    "caller_id": "user_account",
+    "device_id": "known_device",
+    "event_id": "event",
+    "iou_id": "iou",
+    "lender_id": "user_account",
+    "mail_id": "mail_message",
+    "payment_id": "payment",
+    "request_id": "friendship",
+    "ticket_id": "ticket",
+    "ticket_type_id": "ticket_type",
+    "to_user_id": "user_account",
+    "user_id": "user_account",
+    "wallet_id": "ledger_account",
+}
 _NOT_IDS = st.sampled_from(["0", "-1", "x", "00000000-0000-0000-0000-00000000000g", "a" * 300])
 
 
 @dataclass(frozen=True)
 class World:
     tokens: dict[str, str]  # by account label
-    ids: list[str]  # a few ids of every table
+    ids: dict[str, list[str]]  # a few ids of every table, by table
     words: list[str]  # the world's own emails, codes and names
 
-    def id_like(self) -> st.SearchStrategy[str]:
-        return st.sampled_from(self.ids) | st.uuids().map(str)
+    def id_like(self, name: str = "") -> st.SearchStrategy[str]:
+        """Mostly an id of the table a parameter or field is named after, else any id or a random one."""
+        anything = st.sampled_from([row_id for ids in self.ids.values() for row_id in ids]) | st.uuids().map(str)
+        own = self.ids.get(_ID_TABLES.get(name.removesuffix("s"), ""))
+        return st.one_of(st.sampled_from(own), st.sampled_from(own), anything) if own else anything
 
     def text(self) -> st.SearchStrategy[str]:
         return st.sampled_from(self.words) | st.text(max_size=60) | _AWKWARD_TEXT
@@ -92,25 +121,26 @@ def _resolve(schema: dict[str, Any], components: dict[str, Any]) -> dict[str, An
     return schema
 
 
-def _shaped(schema: dict[str, Any], world: World, depth: int = 0) -> st.SearchStrategy[Any]:
-    """Values of the schema's own type mixed with any JSON at all, down to a few levels."""
+def _shaped(schema: dict[str, Any], world: World, depth: int = 0, name: str = "") -> st.SearchStrategy[Any]:
+    """Values of the schema's own type mixed with any JSON at all, down to a few levels; `name` is
+    the field's, which says what an id should be the id of."""
     components = _SPEC_COMPONENTS
     schema = _resolve(schema, components)
     if depth > 3:
         return _ANY_JSON
     alternatives = schema.get("anyOf") or schema.get("oneOf")
     if alternatives:
-        return st.one_of([_shaped(option, world, depth + 1) for option in alternatives])
+        return st.one_of([_shaped(option, world, depth + 1, name) for option in alternatives])
     kind = schema.get("type")
     if "enum" in schema:
         typed: st.SearchStrategy[Any] = st.sampled_from(schema["enum"])
     elif kind == "object" or "properties" in schema:
         properties = schema.get("properties", {})
         typed = st.fixed_dictionaries(
-            {}, optional={name: _shaped(field, world, depth + 1) for name, field in properties.items()}
+            {}, optional={field: _shaped(schema, world, depth + 1, field) for field, schema in properties.items()}
         )
     elif kind == "array":
-        typed = st.lists(_shaped(schema.get("items", {}), world, depth + 1), max_size=4)
+        typed = st.lists(_shaped(schema.get("items", {}), world, depth + 1, name), max_size=4)
     elif kind == "integer":
         typed = st.integers(min_value=-(2**64), max_value=2**64) | st.integers(min_value=-3, max_value=30)
     elif kind == "number":
@@ -118,7 +148,7 @@ def _shaped(schema: dict[str, Any], world: World, depth: int = 0) -> st.SearchSt
     elif kind == "boolean":
         typed = st.booleans()
     elif kind == "string" and schema.get("format") == "uuid":
-        typed = world.id_like()
+        typed = world.id_like(name)
     elif kind == "string":
         typed = world.text()
     else:
@@ -149,11 +179,15 @@ _OPERATIONS = _operations()
 def _request(operation: dict[str, Any], world: World) -> st.SearchStrategy[dict[str, Any]]:
     parameters = operation.get("parameters", [])
     path_names = [p["name"] for p in parameters if p["in"] == "path"]
-    query = {p["name"]: _shaped(p.get("schema", {}), world).map(str) for p in parameters if p["in"] == "query"}
+    query = {
+        p["name"]: _shaped(p.get("schema", {}), world, name=p["name"]).map(str)
+        for p in parameters
+        if p["in"] == "query"
+    }
     body_schema = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
     return st.fixed_dictionaries(
         {
-            "path": st.fixed_dictionaries(dict.fromkeys(path_names, world.id_like() | _NOT_IDS)),
+            "path": st.fixed_dictionaries({name: world.id_like(name) | _NOT_IDS for name in path_names}),
             "query": st.fixed_dictionaries({}, optional=query),
             "body": _shaped(body_schema, world) if body_schema else _ANY_JSON,
             # Header values travel as ASCII.
@@ -186,8 +220,10 @@ def world(engine, monkeypatch) -> World:
     )
     with unit_of_work() as session:
         ada = get_user_by_email(session=session, email="ada@paytime.local")
+        ben = get_user_by_email(session=session, email="ben@paytime.local")
         ticket_type = session.exec(select(TicketType)).scalars().first()
     assert ada is not None
+    assert ben is not None
     assert ticket_type is not None
     held = in_transaction(
         create_booking,
@@ -197,15 +233,35 @@ def world(engine, monkeypatch) -> World:
         idempotency_key="fuzz-world",
     )
     in_transaction(pay_booking, actor=ada, booking_id=held.id)
+    in_transaction(
+        open_iou,
+        actor=ada,
+        lender_id=ben.id,
+        amount_minor=5_000,
+        currency="NGN",
+        method="cash",
+        idempotency_key="fuzz-iou",
+    )
+    in_transaction(
+        create_payment,
+        actor=ada,
+        purpose=PaymentPurpose.WALLET_TOPUP,
+        amount_minor=10_000,
+        currency="NGN",
+        provider="mock",
+        idempotency_key="fuzz-topup",
+    )
+    in_transaction(
+        apply_to_sell, actor=ben, organisation_name="Ben Events", contact_email="ben@paytime.local", payout_country="NG"
+    )
     with unit_of_work() as session:
         accounts = {account.email.split("@")[0]: account.email for account in DEMO_ACCOUNTS}
         users = {user.email: user for user in session.exec(select(User)).scalars()}
-        ids = [
-            str(row_id)
+        ids = {
+            table.name: [str(row_id) for row_id in session.exec(select(table.c.id).limit(5)).scalars()]
             for table in SQLModel.metadata.sorted_tables
             if "id" in table.columns
-            for row_id in session.exec(select(table.c.id).limit(5)).scalars()
-        ]
+        }
     tokens = {
         label: in_transaction(issue_api_tokens, user=users[email], client=ClientInfo()).token
         for label, email in {**accounts, "super_admin": root.email}.items()
