@@ -91,7 +91,7 @@ class UserPage:
 def search_users(
     *, session: Session, actor: User, query: str = "", role: Role | None = None, page: int = 1, page_size: int = 25
 ) -> UserPage:
-    """Users matching a name or email fragment, newest first.
+    """Users matching a name or email fragment, newest first; a page past the last one reads the last.
 
     Raises PermissionDenied unless the actor is staff.
     """
@@ -104,6 +104,7 @@ def search_users(
     if role is not None:
         statement = statement.where(User.role == role)
     total = session.exec(select(func.count()).select_from(statement.subquery())).one()
+    page = min(page, max(1, -(-total // page_size)))  # an old link or a hand-typed page lands on the last one
     users = session.exec(
         statement.order_by(col(User.created_at).desc(), col(User.id)).offset((page - 1) * page_size).limit(page_size)
     ).all()
