@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 from typing import Any
+from urllib.parse import urlencode
 
 from reflex.state import State
 
@@ -23,7 +24,8 @@ def make_state(
     cookie = f"{SESSION_COOKIE}={session_token}" if session_token else ""
     router_data = {
         "pathname": path,
-        "asPath": path,
+        # As in a browser: the address bar carries the query string, `query` also the route's parts.
+        "asPath": f"{path}?{urlencode(query)}" if query else path,
         "query": dict(query or {}),
         "ip": "198.51.100.9",
         "token": "tab-under-test",
