@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import select
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,14 +21,16 @@ from sqlalchemy import Engine, Table, create_engine, event, inspect, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.sql import Select
 from sqlmodel import Session, SQLModel
 
-from paytime_app.errors import DomainError
+from paytime_app.errors import DomainError, ValidationFailed
 from paytime_app.settings import get_settings
 
 T = TypeVar("T")
+
+logger = logging.getLogger("paytime.db")
 
 _engine: Engine | None = None
 
@@ -113,8 +116,23 @@ def unit_of_work() -> Iterator[Session]:
             if lost is not None and lost is not error:
                 # A savepoint's cleanup on a dead connection hides the real cause; callers retry on it.
                 raise lost from None
+            if isinstance(error, DataError | psycopg.DataError):
+                raise _refused_value(error) from error
             raise
         session.commit()
+
+
+class ValueNotStorable(ValidationFailed):
+    default_message = "One of the values given is malformed or out of range."
+
+
+def _refused_value(error: Exception) -> ValueNotStorable:
+    """PostgreSQL refused a value a caller gave (text with a NUL character, a number out of range)
+    that validation let through: the caller is told in words, and the log keeps the cause."""
+    logger.warning("the database refused a value", exc_info=error)
+    if "NUL" in str(error):
+        return ValueNotStorable("Text cannot contain NUL (\\0) characters.")
+    return ValueNotStorable()
 
 
 def _lost_connection(error: BaseException) -> DBAPIError | None:

@@ -15,6 +15,7 @@ from paytime_app.db import (
     unit_of_work,
     use_engine,
 )
+from paytime_app.errors import ValidationFailed
 from paytime_app.models.users import User
 
 
@@ -127,3 +128,21 @@ def test_refusals_read_ahead_of_their_transaction_keep_the_prepared_statements(p
     finally:
         use_engine(None)
         single.dispose()
+
+
+@pytest.mark.parametrize(
+    ("statement", "value", "says"),
+    [("SELECT CAST(:value AS text)", "a\x00b", "NUL"), ("SELECT CAST(:value AS integer)", 2**40, "out of range")],
+    ids=["nul_in_text", "integer_out_of_range"],
+)
+def test_a_value_postgresql_refuses_is_a_validation_failure_in_words(postgres_engine, statement, value, says):
+    """Found by tests/api/test_bad_input.py: a NUL character in a search reached PostgreSQL, which
+    refuses it, and the API answered 500."""
+    use_engine(postgres_engine)
+    try:
+        with pytest.raises(ValidationFailed) as refused, unit_of_work() as session:
+            session.connection().execute(text(statement), {"value": value}).all()
+        assert refused.value.code == "invalid_input"
+        assert says in refused.value.message
+    finally:
+        use_engine(None)
