@@ -51,7 +51,7 @@ from paytime_app.money import MINOR_DIGITS, Currency
 from paytime_app.services.access import STAFF_READERS, require_payment_manager, require_staff_reader
 from paytime_app.services.audit import record_audit
 from paytime_app.services.jobs import enqueue_job
-from paytime_app.services.paging import page_bounds
+from paytime_app.services.paging import page_bounds, page_count
 from paytime_app.services.payments import STAFF_TOPIC, list_refunds, list_status_changes
 from paytime_app.services.providers.registry import PROVIDER_SLUGS
 from paytime_app.services.sessions import authenticate_token
@@ -282,7 +282,7 @@ class PaymentPage:
 
     @property
     def total_pages(self) -> int:
-        return max(1, -(-self.total // self.page_size))
+        return page_count(self.total, self.page_size)
 
 
 def _ordering(sort: str) -> tuple[Any, ...]:
@@ -320,7 +320,7 @@ def list_payments(
         if found_page is not None:
             return found_page
     total, exact = count_payments(session=session, filters=filters)
-    last_page = max(1, -(-total // page_size))
+    last_page = page_count(total, page_size)
     page = min(page, last_page)
     found = session.exec(statement.order_by(*ordering).offset((page - 1) * page_size).limit(page_size)).all()
     return PaymentPage(
@@ -353,7 +353,7 @@ def _page_of_matches(
         )
         if total > COUNT_CAP:
             return None
-        last_page = max(1, -(-total // page_size))
+        last_page = page_count(total, page_size)
         if picked or page <= last_page:
             break
         page = last_page

@@ -17,7 +17,7 @@ from paytime_app.services.access import may_grant, may_manage, require_staff_rea
 from paytime_app.services.audit import record_audit
 from paytime_app.services.challenges import issue_challenge
 from paytime_app.services.mail import queue_mail
-from paytime_app.services.paging import page_bounds
+from paytime_app.services.paging import page_bounds, page_count
 from paytime_app.services.passwords import hash_password
 from paytime_app.services.sessions import revoke_all_sessions
 from paytime_app.services.two_factor import reset_two_factor
@@ -85,7 +85,7 @@ class UserPage:
 
     @property
     def total_pages(self) -> int:
-        return max(1, -(-self.total // self.page_size))
+        return page_count(self.total, self.page_size)
 
 
 def search_users(
@@ -104,7 +104,7 @@ def search_users(
     if role is not None:
         statement = statement.where(User.role == role)
     total = session.exec(select(func.count()).select_from(statement.subquery())).one()
-    page = min(page, max(1, -(-total // page_size)))  # an old link or a hand-typed page lands on the last one
+    page = min(page, page_count(total, page_size))  # an old link or a hand-typed page lands on the last one
     users = session.exec(
         statement.order_by(col(User.created_at).desc(), col(User.id)).offset((page - 1) * page_size).limit(page_size)
     ).all()

@@ -13,6 +13,7 @@ from paytime_app.models.jobs import JobStatus
 from paytime_app.models.users import Role
 from paytime_app.services.audit import search_audit_log
 from paytime_app.services.jobs import list_troubled_jobs, retry_dead_job
+from paytime_app.services.paging import page_count
 from paytime_app.services.users import (
     change_user_role,
     invite_user,
@@ -155,7 +156,7 @@ class StaffListMixin(rx.State, mixin=True):
 
     @rx.var
     def total_pages(self) -> int:
-        return max(1, -(-self.total // PAGE_SIZE))
+        return page_count(self.total, PAGE_SIZE)
 
     async def _fetch(self) -> None:
         raise NotImplementedError

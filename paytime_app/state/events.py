@@ -45,6 +45,7 @@ from paytime_app.services.events import (
     record_event_view,
     seats_left,
 )
+from paytime_app.services.paging import page_count
 from paytime_app.services.ticket_pdf import qr_png
 from paytime_app.settings import get_settings
 from paytime_app.state.auth import AuthState
@@ -108,7 +109,7 @@ class EventsState(AuthState):
 
     @rx.var
     def total_pages(self) -> int:
-        return max(1, -(-self.total // PAGE_SIZE))
+        return page_count(self.total, PAGE_SIZE)
 
     async def _refresh(self) -> None:
         self.error = ""

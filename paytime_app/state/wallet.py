@@ -15,6 +15,7 @@ from paytime_app.errors import AuthenticationRequired, DomainError
 from paytime_app.models.payments import PaymentPurpose
 from paytime_app.models.sessions import SessionKind
 from paytime_app.money import Currency, format_money, to_minor
+from paytime_app.services.paging import page_count
 from paytime_app.services.payments import list_own_payments, start_checkout, verify_payment
 from paytime_app.services.providers.registry import available_providers
 from paytime_app.services.wallets import WALLET_LABELS, WalletKind, list_wallets, wallet_history
@@ -47,7 +48,7 @@ class WalletState(AuthState):
 
     @rx.var
     def history_pages(self) -> int:
-        return max(1, -(-self.history_total // HISTORY_PAGE_SIZE))
+        return page_count(self.history_total, HISTORY_PAGE_SIZE)
 
     async def _refresh(self) -> None:
         views = await self._call_as_viewer(list_wallets)

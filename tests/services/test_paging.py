@@ -12,7 +12,7 @@ from paytime_app.services.events import list_public_events
 from paytime_app.services.ious import list_ious
 from paytime_app.services.jobs import list_troubled_jobs
 from paytime_app.services.ledger import list_entries
-from paytime_app.services.paging import MAX_PAGE, page_bounds
+from paytime_app.services.paging import MAX_PAGE, page_bounds, page_count
 from paytime_app.services.payments import list_own_payments
 from paytime_app.services.payments_admin import PaymentFilters, list_payments
 from paytime_app.services.sellers import list_applications
@@ -25,6 +25,10 @@ def test_page_bounds_hold_page_and_size_within_reach():
     assert page_bounds(-5, 0) == (1, 1)
     assert page_bounds(BEYOND_ANY_OFFSET, 10**9, largest_size=50) == (MAX_PAGE, 50)
     assert page_bounds(3, 20) == (3, 20)
+
+
+def test_page_count_rounds_up_and_an_empty_list_has_one_page():
+    assert [page_count(total, 25) for total in (0, 1, 25, 26, 50)] == [1, 1, 1, 2, 2]
 
 
 # Each list service with what it needs besides the page; `actor` is a super admin.
