@@ -130,7 +130,8 @@ def _refused_value(error: Exception) -> ValueNotStorable:
     """PostgreSQL refused a value a caller gave (text with a NUL character, a number out of range)
     that validation let through: the caller is told in words, and the log keeps the cause."""
     logger.warning("the database refused a value", exc_info=error)
-    if "NUL" in str(error):
+    # psycopg's words for a NUL in text, PostgreSQL's for one inside JSON (the escape json.dumps writes).
+    if any(sign in str(error) for sign in ("NUL (0x00)", "\\u0000")):
         return ValueNotStorable("Text cannot contain NUL (\\0) characters.")
     return ValueNotStorable()
 

@@ -132,8 +132,12 @@ def test_refusals_read_ahead_of_their_transaction_keep_the_prepared_statements(p
 
 @pytest.mark.parametrize(
     ("statement", "value", "says"),
-    [("SELECT CAST(:value AS text)", "a\x00b", "NUL"), ("SELECT CAST(:value AS integer)", 2**40, "out of range")],
-    ids=["nul_in_text", "integer_out_of_range"],
+    [
+        ("SELECT CAST(:value AS text)", "a\x00b", "NUL"),
+        ("SELECT CAST(:value AS jsonb)", '["a\\u0000b"]', "NUL"),
+        ("SELECT CAST(:value AS integer)", 2**40, "out of range"),
+    ],
+    ids=["nul_in_text", "nul_in_json", "integer_out_of_range"],
 )
 def test_a_value_postgresql_refuses_is_a_validation_failure_in_words(postgres_engine, statement, value, says):
     """Found by tests/api/test_bad_input.py: a NUL character in a search reached PostgreSQL, which
