@@ -82,6 +82,15 @@ def test_viewer_sees_users_but_cannot_change_them(page: Page):
     screenshot(page, "viewer-users")
 
 
+def test_a_users_address_past_the_last_page_shows_the_last_page(page: Page):
+    sign_in(page, "viewer@paytime.local", DEMO_PASSWORD)
+    expect(page.get_by_text("Victor Viewer")).to_be_visible()
+    page.goto("/admin/users?page=229200779")
+    expect(page.get_by_text("ada@paytime.local")).to_be_visible()
+    expect(page.get_by_text("Page 1 of 1")).to_be_visible()
+    screenshot(page, "users-past-the-last-page")
+
+
 def test_customer_is_sent_to_forbidden_page(page: Page):
     sign_in(page, "ada@paytime.local", DEMO_PASSWORD)
     expect(page.get_by_text("Ada Obi")).to_be_visible()
